@@ -1,0 +1,16 @@
+# Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
+"""trl-entropy: entropy-management methods for RLVR, as drop-in subclasses of TRL's trainers."""
+
+__version__ = "0.1.0.dev0"
+
+from . import functional
+from .entropy_advantage import EntropyAdvantageGRPOConfig, EntropyAdvantageGRPOTrainer
+from .entropy_grpo_trainer import EntropyGRPOTrainer
+
+
+__all__ = [
+    "EntropyAdvantageGRPOConfig",
+    "EntropyAdvantageGRPOTrainer",
+    "EntropyGRPOTrainer",
+    "functional",
+]

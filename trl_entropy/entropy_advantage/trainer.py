@@ -1,0 +1,87 @@
+# Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
+
+import textwrap
+from typing import Any
+
+import torch
+from trl.trainer.utils import get_config_model_id
+
+from ..entropy_grpo_trainer import EntropyGRPOTrainer
+from ..functional.entropy_advantage import check_entropy_advantage_params, entropy_advantage
+from .config import EntropyAdvantageGRPOConfig
+
+
+class EntropyAdvantageGRPOTrainer(EntropyGRPOTrainer):
+    r"""
+    GRPO with entropy-based advantage shaping ([Reasoning with Exploration: An Entropy
+    Perspective](https://huggingface.co/papers/2506.14758), Cheng et al.).
+
+    Every token's advantage gets the bonus `psi_t = min(alpha * H_t, |A_t| / kappa)`, where `H_t` is the detached
+    entropy of the current policy at that position from the same forward pass as the loss. High-entropy positions of
+    a correct completion are reinforced more, those of an incorrect one are penalised less, and the clip keeps the
+    bonus below a fraction of `|A_t|`, so it fades as the policy sharpens and never flips a sign.
+
+    A drop-in replacement for [`~trl.GRPOTrainer`]: same arguments. `args` may be an
+    [`EntropyAdvantageGRPOConfig`] or any [`~trl.GRPOConfig`], which then uses the paper's defaults `alpha = 0.4`,
+    `kappa = 2`.
+
+    Logged per step (exact means over all processes):
+
+    - `entropy/advantage_psi_mean`: mean bonus over valid tokens;
+    - `entropy/advantage_psi_ratio`: mean of `psi / |A|` over valid tokens with `A != 0` (the paper's
+      self-regulation curve; at most `1 / kappa`);
+    - `entropy/advantage_clip_frac`: share of valid tokens with `A != 0` where the `|A| / kappa` clip binds.
+    """
+
+    _tag_names = ["trl", "grpo", "trl-entropy", "entropy-advantage"]
+    _name = "Entropy-Advantage GRPO"
+    _paper = {
+        "title": "Reasoning with Exploration: An Entropy Perspective",
+        "id": "2506.14758",
+        # docstyle-ignore
+        "citation": textwrap.dedent("""\
+            @article{cheng2025reasoning,
+                title        = {{Reasoning with Exploration: An Entropy Perspective}},
+                author       = {Daixuan Cheng and Shaohan Huang and Xuekai Zhu and Bo Dai and Wayne Xin Zhao and Zhenliang Zhang and Furu Wei},
+                year         = 2025,
+                eprint       = {arXiv:2506.14758},
+            }"""),
+    }
+    _method_fields = ("entropy_advantage_alpha", "entropy_advantage_kappa")
+
+    def __init__(self, model, reward_funcs=None, args=None, **kwargs):
+        if args is None:
+            model_name = model if isinstance(model, str) else get_config_model_id(model.config)
+            args = EntropyAdvantageGRPOConfig(f"{model_name.split('/')[-1]}-EntropyAdvantage-GRPO")
+        # A plain GRPOConfig is accepted so that the trainer is a drop-in; it gets the paper's defaults.
+        self.entropy_advantage_alpha = getattr(
+            args, "entropy_advantage_alpha", EntropyAdvantageGRPOConfig.entropy_advantage_alpha
+        )
+        self.entropy_advantage_kappa = getattr(
+            args, "entropy_advantage_kappa", EntropyAdvantageGRPOConfig.entropy_advantage_kappa
+        )
+        check_entropy_advantage_params(
+            self.entropy_advantage_alpha, self.entropy_advantage_kappa, "entropy_advantage_"
+        )
+        super().__init__(model, reward_funcs, args=args, **kwargs)
+
+    def shape_advantages(
+        self,
+        advantages: torch.Tensor,
+        per_token_logps: torch.Tensor,
+        entropies: torch.Tensor,
+        mask: torch.Tensor,
+        inputs: dict[str, Any],
+    ) -> torch.Tensor:
+        shaped = entropy_advantage(
+            advantages, entropies, alpha=self.entropy_advantage_alpha, kappa=self.entropy_advantage_kappa
+        )
+        base = advantages.unsqueeze(1) if advantages.dim() == 1 else advantages
+        psi = shaped - base
+        abs_adv = base.abs().expand_as(psi)
+        nonzero = mask * (abs_adv > 0)
+        clip_binds = (self.entropy_advantage_alpha * entropies > abs_adv / self.entropy_advantage_kappa).float()
+        self.log_metric("advantage_psi_mean", (psi * mask).sum(), mask.sum())
+        self.log_metric("advantage_psi_ratio", (psi / abs_adv.clamp(min=1e-12) * nonzero).sum(), nonzero.sum())
+        self.log_metric("advantage_clip_frac", (clip_binds * nonzero).sum(), nonzero.sum())
+        return shaped

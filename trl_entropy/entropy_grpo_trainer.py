@@ -1,0 +1,260 @@
+# Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
+"""`EntropyGRPOTrainer`: the base of every trl-entropy GRPO method.
+
+TRL 1.16's `GRPOTrainer._compute_loss` runs the policy forward through `_get_per_token_logps_and_entropies` and only
+afterwards reads `inputs["advantages"]`. This module uses exactly that order and nothing else of the loss code:
+
+1. `_compute_loss` hands TRL a *shallow copy* of the buffered batch, so nothing written into it survives the call;
+2. `_get_per_token_logps_and_entropies` is intercepted on its first call inside that loss pass: the per-token
+   log-probs and entropies of that very forward are given, detached, to `shape_advantages`, and its result replaces
+   `advantages` in the copy before TRL reads it;
+3. after TRL's loss is computed, `extra_loss` sees the same log-probs and entropies *with* gradient and its value is
+   added to the loss.
+
+TRL's loss code is never copied, so every `loss_type`, importance-sampling level, clipping variant, off-policy mask,
+KL term and metric of TRL keeps working, and TRL's fused LM head stays on (no `(B, T, V)` logits are materialised).
+"""
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from trl import GRPOTrainer
+
+from .model_card import write_model_card
+
+
+METRIC_PREFIX = "entropy/"
+
+
+@dataclass
+class _LossPass:
+    """State of one call of `_compute_loss`; lives only for that call."""
+
+    inputs: dict[str, Any]
+    forward_seen: bool = False
+    per_token_logps: torch.Tensor | None = None
+    entropies: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+    # name -> (sum, count) of this micro-batch; reduced across processes once, at the end of the pass
+    metrics: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+
+
+class EntropyGRPOTrainer(GRPOTrainer):
+    r"""
+    [`~trl.GRPOTrainer`] with two hooks for entropy methods; with neither overridden it trains exactly like
+    [`~trl.GRPOTrainer`].
+
+    Subclasses override one or both of:
+
+    - [`~EntropyGRPOTrainer.shape_advantages`]: turn TRL's group advantages into token-level advantages, using the
+      per-token log-probs and entropies of the same forward pass (detached).
+    - [`~EntropyGRPOTrainer.extra_loss`]: a scalar added to TRL's loss that sees per-token entropies and log-probs
+      with gradient.
+
+    and report per-step statistics with [`~EntropyGRPOTrainer.log_metric`]; they are logged under the `entropy/`
+    prefix through TRL's metric machinery and are exact means over all tokens of all processes.
+
+    The buffered generation batch is never modified: with `num_iterations > 1`, or `steps_per_generation` larger than
+    `gradient_accumulation_steps`, TRL feeds the same batch to several optimizer steps, and each of them shapes TRL's
+    original advantages afresh, with the entropies of the policy at that step. Shaping never compounds.
+
+    Accepts every argument of [`~trl.GRPOTrainer`] (including `peft_config` and `quantization_config`), and any
+    [`~trl.GRPOConfig`].
+    """
+
+    _tag_names = ["trl", "grpo", "trl-entropy"]
+    _name = "GRPO (trl-entropy)"
+    # Citation of the method, shown in the model card; subclasses replace it with their paper.
+    _paper = dict(GRPOTrainer._paper)
+    # Names of the config fields that hold this method's hyperparameters; listed in the model card.
+    _method_fields: tuple[str, ...] = ()
+
+    def __init__(self, *args, **kwargs):
+        self._loss_pass: _LossPass | None = None
+        super().__init__(*args, **kwargs)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Hooks for subclasses
+    # ------------------------------------------------------------------------------------------------------------
+
+    def shape_advantages(
+        self,
+        advantages: torch.Tensor,
+        per_token_logps: torch.Tensor,
+        entropies: torch.Tensor,
+        mask: torch.Tensor,
+        inputs: dict[str, Any],
+    ) -> torch.Tensor | None:
+        r"""
+        Turn TRL's advantages into the advantages the loss uses. Called once per loss pass (micro-batch), after the
+        forward and before TRL reads the advantages. The default keeps TRL's advantages.
+
+        Args:
+            advantages (`torch.Tensor`):
+                TRL's advantages, `(B,)` (group-normalised, one per completion) or `(B, T)`. Never modify in place.
+            per_token_logps (`torch.Tensor`):
+                Log-probabilities of the completion tokens under the current policy, `(B, T)`, detached.
+            entropies (`torch.Tensor`):
+                Full-vocabulary entropies (nats) of the current policy at each completion position, `(B, T)`,
+                detached.
+            mask (`torch.Tensor`):
+                Float mask of the valid completion tokens, `(B, T)` (TRL's completion mask times its tool mask).
+            inputs (`dict[str, Any]`):
+                The batch as TRL built it (a shallow copy), e.g. `old_per_token_logps` when TRL computed them.
+
+        Returns:
+            `torch.Tensor` or `None`: New advantages of shape `(B, T)` or `(B,)`, or `None` to keep TRL's.
+        """
+        return None
+
+    def extra_loss(
+        self,
+        per_token_logps: torch.Tensor,
+        entropies: torch.Tensor,
+        mask: torch.Tensor,
+        inputs: dict[str, Any],
+    ) -> torch.Tensor | None:
+        r"""
+        A scalar loss term added to TRL's loss. Called once per loss pass (micro-batch), after TRL's loss.
+
+        Return the term for this micro-batch as a mean (not a sum): during training it is divided by the number of
+        gradient-accumulation steps, the same convention as TRL's own entropy bonus, so its weight does not depend on
+        how the batch is split.
+
+        Args:
+            per_token_logps (`torch.Tensor`):
+                Log-probabilities of the completion tokens, `(B, T)`, with gradient.
+            entropies (`torch.Tensor`):
+                Per-token entropies, `(B, T)`, with gradient.
+            mask (`torch.Tensor`):
+                Float mask of the valid completion tokens, `(B, T)`.
+            inputs (`dict[str, Any]`):
+                The batch as TRL built it (a shallow copy).
+
+        Returns:
+            `torch.Tensor` or `None`: A scalar to add to the loss, or `None`.
+        """
+        return None
+
+    def log_metric(self, name: str, total: torch.Tensor | float, count: torch.Tensor | float) -> None:
+        r"""
+        Record a statistic of the current micro-batch as a `(sum, count)` pair; logged as `entropy/<name>`.
+
+        All pairs of a micro-batch are summed across processes in one collective at the end of the loss pass, so the
+        logged value is the exact mean over every counted item of every process (processes with more tokens weigh
+        more). Every process must record the same names in every pass (record a zero count when there is nothing to
+        count); a mean over a zero total count is logged as NaN, which TRL leaves out of its averages.
+
+        Args:
+            name (`str`):
+                Metric name without the `entropy/` prefix.
+            total (`torch.Tensor` or `float`):
+                Sum of the statistic over the counted items of this process.
+            count (`torch.Tensor` or `float`):
+                Number of counted items on this process.
+        """
+        if self._loss_pass is None:
+            raise RuntimeError("`log_metric` can only be called from `shape_advantages` or `extra_loss`.")
+        device = self.accelerator.device
+        self._loss_pass.metrics[name] = (
+            torch.as_tensor(total, dtype=torch.float32, device=device).detach().reshape(()),
+            torch.as_tensor(count, dtype=torch.float32, device=device).detach().reshape(()),
+        )
+
+    def method_hyperparameters(self) -> dict[str, Any]:
+        """Values of this method's hyperparameters (the fields named in `_method_fields`), for the model card."""
+        return {name: getattr(self, name, getattr(self.args, name, None)) for name in self._method_fields}
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Wiring into TRL
+    # ------------------------------------------------------------------------------------------------------------
+
+    def _compute_loss(self, model, inputs):
+        # A shallow copy: TRL reuses the buffered batch across iterations and accumulation steps, and shaped
+        # advantages written into the copy must not reach the next pass.
+        loss_pass = _LossPass(inputs=dict(inputs))
+        self._loss_pass = loss_pass
+        try:
+            loss = super()._compute_loss(model, loss_pass.inputs)
+            if not loss_pass.forward_seen:
+                raise RuntimeError(
+                    "GRPOTrainer._compute_loss did not call _get_per_token_logps_and_entropies with entropies; "
+                    "trl-entropy supports trl==1.16.0 only."
+                )
+            extra = self.extra_loss(loss_pass.per_token_logps, loss_pass.entropies, loss_pass.mask, loss_pass.inputs)
+            if extra is not None:
+                if self.model.training:
+                    extra = extra / self.current_gradient_accumulation_steps
+                loss = loss + extra
+            self._flush_method_metrics(loss_pass)
+        finally:
+            self._loss_pass = None
+        return loss
+
+    def _get_per_token_logps_and_entropies(self, *args, **kwargs):
+        per_token_logps, entropies, aux_loss = super()._get_per_token_logps_and_entropies(*args, **kwargs)
+        loss_pass = self._loss_pass
+        # Only the first forward of a loss pass is the policy forward; the generation-time forwards (old and
+        # reference log-probs) run outside `_compute_loss` and are left alone.
+        if loss_pass is not None and not loss_pass.forward_seen and entropies is not None:
+            loss_pass.forward_seen = True
+            inputs = loss_pass.inputs
+            mask = inputs["completion_mask"]
+            if "tool_mask" in inputs:  # same effective mask as TRL's loss
+                mask = mask * inputs["tool_mask"]
+            mask = mask.to(per_token_logps.dtype)
+            loss_pass.per_token_logps, loss_pass.entropies, loss_pass.mask = per_token_logps, entropies, mask
+            advantages = inputs["advantages"]
+            shaped = self.shape_advantages(advantages, per_token_logps.detach(), entropies.detach(), mask, inputs)
+            if shaped is not None:
+                if shaped.shape not in (advantages.shape, per_token_logps.shape):
+                    raise ValueError(
+                        f"`shape_advantages` must return a tensor of shape {tuple(advantages.shape)} or "
+                        f"{tuple(per_token_logps.shape)}, got {tuple(shaped.shape)}."
+                    )
+                inputs["advantages"] = shaped.detach()
+        return per_token_logps, entropies, aux_loss
+
+    def _flush_method_metrics(self, loss_pass: _LossPass) -> None:
+        if not loss_pass.metrics:
+            return
+        mode = "train" if self.model.training else "eval"
+        names = sorted(loss_pass.metrics)  # same order on every process
+        local = torch.stack([torch.stack(loss_pass.metrics[name]) for name in names])  # (n, 2)
+        totals = self.accelerator.reduce(local, reduction="sum").tolist()
+        for name, (total, count) in zip(names, totals, strict=True):
+            self._metrics[mode][METRIC_PREFIX + name].append(total / count if count > 0 else math.nan)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Model card
+    # ------------------------------------------------------------------------------------------------------------
+
+    def create_model_card(
+        self,
+        model_name: str | None = None,
+        dataset_name: str | None = None,
+        tags: str | list[str] | None = None,
+    ):
+        r"""
+        Write `README.md` (and the training-curve PNG it shows, when matplotlib is installed) into `output_dir`.
+
+        Replaces TRL's card, whose template TRL only looks up inside its own package. The card names the method, its
+        paper and citation, the method and key GRPO hyperparameters, the base model, the reward functions and the
+        curves.
+
+        Args:
+            model_name (`str`, *optional*):
+                Name of the model; defaults to the name of `output_dir`.
+            dataset_name (`str`, *optional*):
+                Name of the training dataset.
+            tags (`str` or `list[str]`, *optional*):
+                Extra tags.
+        """
+        if not self.is_world_process_zero():
+            return
+        write_model_card(self, model_name=model_name, dataset_name=dataset_name, tags=tags)
+
+
+__all__ = ["METRIC_PREFIX", "EntropyGRPOTrainer"]

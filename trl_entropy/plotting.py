@@ -1,0 +1,93 @@
+# Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
+"""Training curves from a `trainer_state.json` log history (matplotlib, from the `viz` extra)."""
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+
+# Panels drawn first when present, in this order; method metrics (`entropy/...`) follow.
+DEFAULT_CURVES = ("reward", "entropy", "completions/mean_length", "frac_reward_zero_std")
+
+
+def is_matplotlib_available() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def load_log_history(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Read the `log_history` of a `trainer_state.json` file (or of the one inside a directory)."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, "trainer_state.json")
+    with open(path) as f:
+        return json.load(f)["log_history"]
+
+
+def curve(log_history: Sequence[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
+    """Steps and values of one logged quantity, skipping entries without it and missing (`None`/NaN) values."""
+    steps, values = [], []
+    for entry in log_history:
+        value = entry.get(key)
+        if isinstance(value, int | float) and not math.isnan(value) and "step" in entry:
+            steps.append(entry["step"])
+            values.append(float(value))
+    return steps, values
+
+
+def plot_training_curves(
+    log_history: Sequence[dict[str, Any]],
+    output_path: str | os.PathLike,
+    keys: Sequence[str] | None = None,
+    title: str | None = None,
+) -> list[str]:
+    r"""
+    Plot logged quantities against the optimizer step, one panel each, and save the figure as a PNG.
+
+    Args:
+        log_history (`Sequence[dict[str, Any]]`):
+            `trainer.state.log_history`, or the `log_history` of a `trainer_state.json` (see [`load_log_history`]).
+        output_path (`str` or `os.PathLike`):
+            Where to write the PNG.
+        keys (`Sequence[str]`, *optional*):
+            Logged keys to plot. Defaults to reward, entropy, mean completion length, the share of zero-spread
+            groups, and every `entropy/...` method metric present.
+        title (`str`, *optional*):
+            Figure title.
+
+    Returns:
+        `list[str]`: The keys that were plotted (keys with no logged value are left out).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on training machines
+    import matplotlib.pyplot as plt
+
+    if keys is None:
+        method_keys = sorted({k for entry in log_history for k in entry if k.startswith("entropy/")})
+        keys = [*DEFAULT_CURVES, *method_keys]
+    series = {key: curve(log_history, key) for key in keys}
+    series = {key: xy for key, xy in series.items() if xy[0]}
+    if not series:
+        raise ValueError(f"None of the keys {list(keys)} has a logged value; nothing to plot.")
+    columns = min(3, len(series))
+    rows = math.ceil(len(series) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.0 * rows), squeeze=False)
+    for ax, (key, (steps, values)) in zip(axes.flat, series.items(), strict=False):
+        ax.plot(steps, values, linewidth=1.2)
+        ax.set_title(key, fontsize=10)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(series) :]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(output_path, dpi=100)
+    plt.close(fig)
+    return list(series)
