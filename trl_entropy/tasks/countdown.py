@@ -1,0 +1,512 @@
+"""Countdown: a tiny verifiable arithmetic reasoning task for CPU-sized GRPO runs.
+
+A problem shows three numbers in `1..12` and a target. The answer is an expression that uses every number exactly once,
+combined with `+`, `-` and `*` (no parentheses, standard precedence), that evaluates to the target. For example, for
+the prompt `"3 7 12=33:"` the completions `"3*7+12"` and `"12+7*3"` are both correct. Most problems have several
+correct answers (about 3.6 per problem on average), which gives RL something to explore.
+
+Everything here is deterministic and offline: the problem set is enumerated exhaustively, the train/test split is a
+fixed hash of the canonical problem key (independent of any seed), and model outputs are checked with a small
+hand-written parser (never `eval`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import itertools
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+MIN_NUMBER = 1
+MAX_NUMBER = 12
+NUM_NUMBERS = 3
+OPERATORS = ("+", "-", "*")
+SPLITS = ("train", "test")
+# Share of canonical problem keys held out for evaluation. The split is a pure function of the key, so no seed can
+# ever move a test problem into the train split.
+TEST_FRACTION = 0.2
+# Special-token texts of the shipped tokenizer; completions decoded without `skip_special_tokens` may contain them.
+EOS_TEXT = "<eos>"
+PAD_TEXT = "<pad>"
+
+TINY_POLICY_PATH = str(Path(__file__).resolve().parent.parent / "policies" / "tiny_countdown")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Parsing and scoring
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def parse_expression(text: str) -> tuple[list[int], int] | None:
+    """
+    Parses and evaluates a `+ - *` expression over non-negative integers, without `eval`.
+
+    The grammar is `NUMBER (OP NUMBER)*` with optional whitespace between tokens. Unary minus, parentheses, leading
+    zeros and any other character make the expression invalid.
+
+    Args:
+        text (`str`):
+            Expression text, for example `"3*7+12"`.
+
+    Returns:
+        `tuple[list[int], int] | None`: The numbers in the order they appear and the value of the expression (with `*`
+        binding tighter than `+`/`-`, left to right), or `None` if the text is not a valid expression.
+    """
+    tokens: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char.isspace():
+            i += 1
+        elif char in "0123456789":
+            j = i
+            while j < len(text) and text[j] in "0123456789":
+                j += 1
+            tokens.append(text[i:j])
+            i = j
+        elif char in OPERATORS:
+            tokens.append(char)
+            i += 1
+        else:
+            return None
+    # Alternating NUMBER OP NUMBER ... NUMBER, so an odd, non-zero number of tokens.
+    if len(tokens) % 2 == 0:
+        return None
+    numbers = tokens[0::2]
+    operators = tokens[1::2]
+    if any(not token[0].isdigit() for token in numbers) or any(token not in OPERATORS for token in operators):
+        return None
+    # Leading zeros ("07") are rejected so each number has exactly one spelling; the length cap keeps arithmetic on
+    # garbage cheap.
+    if any((len(token) > 1 and token[0] == "0") or len(token) > 6 for token in numbers):
+        return None
+    values = [int(token) for token in numbers]
+
+    # Sum of signed products: `*` extends the running product, `+`/`-` close it.
+    total, sign, product = 0, 1, values[0]
+    for operator, value in zip(operators, values[1:], strict=True):
+        if operator == "*":
+            product *= value
+        else:
+            total += sign * product
+            sign = 1 if operator == "+" else -1
+            product = value
+    total += sign * product
+    return values, total
+
+
+def _clean_completion(completion: str) -> str:
+    # Text after the first special token is not part of the answer (generation would have stopped at EOS).
+    for marker in (EOS_TEXT, PAD_TEXT):
+        index = completion.find(marker)
+        if index != -1:
+            completion = completion[:index]
+    return completion.strip()
+
+
+def score_completion(completion: str, numbers: list[int], target: int) -> float:
+    """
+    Scores one completion of a Countdown problem.
+
+    Args:
+        completion (`str`):
+            Model output following the prompt, for example `"3*7+12"`. Surrounding whitespace and anything from the
+            first `<eos>`/`<pad>` text onwards are ignored.
+        numbers (`list[int]`):
+            Numbers of the problem; each must be used exactly once.
+        target (`int`):
+            Value the expression must evaluate to.
+
+    Returns:
+        `float`: `1.0` if the completion is a valid expression using exactly the given numbers and equal to the
+        target, `0.0` otherwise (including any malformed output).
+    """
+    if not isinstance(completion, str):
+        return 0.0
+    parsed = parse_expression(_clean_completion(completion))
+    if parsed is None:
+        return 0.0
+    used, value = parsed
+    if sorted(used) != sorted(int(n) for n in numbers):
+        return 0.0
+    return 1.0 if value == int(target) else 0.0
+
+
+def _completion_text(completion: Any) -> str:
+    # Conversational completions are lists of messages; the answer is the content of the last one.
+    if isinstance(completion, list):
+        return completion[-1]["content"] if completion else ""
+    if isinstance(completion, dict):
+        return completion.get("content", "")
+    return completion
+
+
+def countdown_reward(
+    prompts: list[Any], completions: list[Any], numbers: list[list[int]], target: list[int], **kwargs: Any
+) -> list[float]:
+    """
+    TRL reward function for Countdown: 1.0 for a correct expression, 0.0 otherwise.
+
+    TRL calls reward functions with keyword arguments `prompts`, `completions`, `completion_ids`, one list per dataset
+    column (here `numbers` and `target`) and extra state such as `trainer_state`; the extras are ignored.
+
+    Args:
+        prompts (`list`):
+            Prompts of the batch (unused, kept for TRL's calling convention).
+        completions (`list[str]` or `list[list[dict]]`):
+            Completions of the batch, plain strings or conversational message lists.
+        numbers (`list[list[int]]`):
+            Dataset column with the numbers of each problem.
+        target (`list[int]`):
+            Dataset column with the target of each problem.
+
+    Returns:
+        `list[float]`: One reward per completion.
+    """
+    return [
+        score_completion(_completion_text(completion), nums, tgt)
+        for completion, nums, tgt in zip(completions, numbers, target, strict=True)
+    ]
+
+
+# TRL logs each reward under `rewards/<__name__>/mean`.
+countdown_reward.__name__ = "countdown_reward"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Problem generation
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def format_prompt(numbers: list[int], target: int) -> str:
+    """
+    Formats the plain-text (non-conversational) prompt of a problem.
+
+    The prompt is kept a few characters long because the tiny policy has a character-level tokenizer; the model is
+    expected to continue it with the bare expression followed by EOS.
+
+    Args:
+        numbers (`list[int]`):
+            Numbers of the problem, in display order.
+        target (`int`):
+            Target value.
+
+    Returns:
+        `str`: The prompt, for example `"3 7 12=33:"`.
+    """
+    return " ".join(str(int(n)) for n in numbers) + f"={int(target)}:"
+
+
+def _split_of(key: tuple[tuple[int, ...], int]) -> str:
+    # A stable hash (not Python's salted `hash`) of the canonical key decides the split once and for all.
+    numbers, target = key
+    digest = hashlib.sha256(f"{','.join(map(str, numbers))}={target}".encode()).digest()
+    return "test" if int.from_bytes(digest[:8], "big") % 1000 < TEST_FRACTION * 1000 else "train"
+
+
+@functools.lru_cache(maxsize=1)
+def _all_problems() -> dict[tuple[tuple[int, ...], int], tuple[str, ...]]:
+    # Exhaustive enumeration: 364 multisets x distinct orderings x 9 operator pairs, a few thousand expressions.
+    # Maps the canonical key (sorted numbers, target) to its sorted valid expressions. Only non-negative targets are
+    # kept so prompts never contain a minus sign.
+    table: dict[tuple[tuple[int, ...], int], set[str]] = {}
+    for multiset in itertools.combinations_with_replacement(range(MIN_NUMBER, MAX_NUMBER + 1), NUM_NUMBERS):
+        for order in set(itertools.permutations(multiset)):
+            for ops in itertools.product(OPERATORS, repeat=NUM_NUMBERS - 1):
+                expression = str(order[0]) + "".join(op + str(n) for op, n in zip(ops, order[1:], strict=True))
+                _, value = parse_expression(expression)
+                if value >= 0:
+                    table.setdefault((multiset, value), set()).add(expression)
+    return {key: tuple(sorted(expressions)) for key, expressions in sorted(table.items())}
+
+
+@functools.lru_cache(maxsize=len(SPLITS))
+def _split_keys(split: str) -> tuple[tuple[tuple[int, ...], int], ...]:
+    if split not in SPLITS:
+        raise ValueError(f"Unknown split {split!r}; expected one of {SPLITS}.")
+    return tuple(key for key in _all_problems() if _split_of(key) == split)
+
+
+def num_problems(split: str = "train") -> int:
+    """
+    Number of distinct problems (canonical keys) in a split.
+
+    Args:
+        split (`str`, *optional*, defaults to `"train"`):
+            `"train"` or `"test"`.
+
+    Returns:
+        `int`: Size of the split.
+    """
+    return len(_split_keys(split))
+
+
+def solve(numbers: list[int], target: int) -> list[str]:
+    """
+    Lists every valid answer to a problem.
+
+    Args:
+        numbers (`list[int]`):
+            Numbers of the problem (any order).
+        target (`int`):
+            Target value.
+
+    Returns:
+        `list[str]`: All valid expressions, sorted; empty if the problem has no solution or is out of range.
+    """
+    return list(_all_problems().get((tuple(sorted(int(n) for n in numbers)), int(target)), ()))
+
+
+def _make_problem(key: tuple[tuple[int, ...], int], rng: random.Random) -> dict[str, Any]:
+    numbers = list(key[0])
+    # The display order is random so the model cannot rely on sorted inputs; the key (and so the split) is unchanged.
+    rng.shuffle(numbers)
+    target = key[1]
+    return {
+        "numbers": numbers,
+        "target": target,
+        "prompt": format_prompt(numbers, target),
+        "solutions": list(_all_problems()[key]),
+    }
+
+
+def generate_problems(n: int, seed: int, split: str = "train") -> list[dict[str, Any]]:
+    """
+    Draws distinct Countdown problems from a split, deterministically.
+
+    Problems are drawn uniformly without replacement among the split's canonical keys (sorted numbers, target), and
+    the numbers are shown in a random order. Every problem has at least one solution. The `train` and `test` splits
+    never share a canonical key, whatever the seed.
+
+    Args:
+        n (`int`):
+            Number of problems; at most `num_problems(split)`.
+        seed (`int`):
+            Seed of the draw; the same `(n, seed, split)` always gives the same list.
+        split (`str`, *optional*, defaults to `"train"`):
+            `"train"` or `"test"`.
+
+    Returns:
+        `list[dict]`: Problems with keys `numbers` (`list[int]`), `target` (`int`), `prompt` (`str`) and `solutions`
+        (`list[str]`, all valid expressions, sorted).
+    """
+    keys = list(_split_keys(split))
+    if not 0 <= n <= len(keys):
+        raise ValueError(f"Split {split!r} has {len(keys)} distinct problems; cannot draw n={n}.")
+    rng = random.Random(f"countdown-{split}-{seed}")
+    chosen = rng.sample(keys, n)
+    return [_make_problem(key, rng) for key in chosen]
+
+
+def sample_problems(n: int, seed: int, split: str = "train") -> list[dict[str, Any]]:
+    """
+    Draws Countdown problems from a split with replacement (for streams longer than the split, e.g. SFT data).
+
+    Args:
+        n (`int`):
+            Number of problems.
+        seed (`int`):
+            Seed of the draw.
+        split (`str`, *optional*, defaults to `"train"`):
+            `"train"` or `"test"`.
+
+    Returns:
+        `list[dict]`: Problems in the same format as [`generate_problems`].
+    """
+    keys = _split_keys(split)
+    rng = random.Random(f"countdown-stream-{split}-{seed}")
+    return [_make_problem(keys[rng.randrange(len(keys))], rng) for _ in range(n)]
+
+
+def build_dataset(split: str = "train", n: int | None = None, seed: int = 0):
+    """
+    Builds a TRL-ready (standard, non-conversational) prompt dataset.
+
+    Args:
+        split (`str`, *optional*, defaults to `"train"`):
+            `"train"` or `"test"`.
+        n (`int` or `None`, *optional*, defaults to `None`):
+            Number of distinct problems; `None` takes the whole split (in a seeded random order).
+        seed (`int`, *optional*, defaults to `0`):
+            Seed of the draw.
+
+    Returns:
+        `datasets.Dataset`: Columns `prompt` (`str`), `numbers` (`list[int]`) and `target` (`int`). Solutions are left
+        out to keep TRL batches small; use [`solve`] if needed.
+    """
+    from datasets import Dataset
+
+    problems = generate_problems(num_problems(split) if n is None else n, seed=seed, split=split)
+    return Dataset.from_dict(
+        {
+            "prompt": [p["prompt"] for p in problems],
+            "numbers": [p["numbers"] for p in problems],
+            "target": [p["target"] for p in problems],
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Shipped policy and evaluation
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def load_tiny_policy(dtype: torch.dtype = torch.float32, path: str | None = None):
+    """
+    Loads the tiny Countdown policy shipped with the package (offline, no remote code).
+
+    Args:
+        dtype (`torch.dtype`, *optional*, defaults to `torch.float32`):
+            Dtype of the loaded weights.
+        path (`str` or `None`, *optional*, defaults to `None`):
+            Directory to load from instead of [`TINY_POLICY_PATH`], e.g. a freshly built policy.
+
+    Returns:
+        `tuple[transformers.PreTrainedModel, transformers.PreTrainedTokenizerBase]`: The causal LM (in eval mode) and
+        its left-padding character-level tokenizer.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = TINY_POLICY_PATH if path is None else str(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model.eval()
+    return model, tokenizer
+
+
+@torch.no_grad()
+def _generate(model, tokenizer, prompts, do_sample, temperature, max_new_tokens, num_return_sequences):
+    # Left padding keeps every prompt flush against its completion, which is what batched decoder generation needs.
+    tokenizer.padding_side = "left"
+    inputs = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    sampling = {"temperature": temperature, "top_k": 0, "top_p": 1.0} if do_sample else {}
+    output = model.generate(
+        **inputs,
+        do_sample=do_sample,
+        max_new_tokens=max_new_tokens,
+        num_return_sequences=num_return_sequences,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **sampling,
+    )
+    return tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+def evaluate_pass_at_1(
+    model,
+    tokenizer,
+    problems: list[dict[str, Any]],
+    num_samples: int = 4,
+    temperature: float = 1.0,
+    max_new_tokens: int = 12,
+    batch_size: int = 256,
+    seed: int = 0,
+) -> dict[str, float]:
+    """
+    Measures sampled pass@1 and greedy accuracy of a policy on Countdown problems.
+
+    The global torch RNG state is restored afterwards, so evaluating does not perturb a surrounding training run.
+
+    Args:
+        model (`transformers.PreTrainedModel`):
+            Causal LM to evaluate.
+        tokenizer (`transformers.PreTrainedTokenizerBase`):
+            Its tokenizer (set to left padding here).
+        problems (`list[dict]`):
+            Problems with `prompt`, `numbers` and `target`, e.g. from [`generate_problems`].
+        num_samples (`int`, *optional*, defaults to `4`):
+            Sampled completions per problem.
+        temperature (`float`, *optional*, defaults to `1.0`):
+            Sampling temperature (no top-k/top-p truncation).
+        max_new_tokens (`int`, *optional*, defaults to `12`):
+            Generation length cap; the longest answer is 8 characters plus EOS.
+        batch_size (`int`, *optional*, defaults to `256`):
+            Number of sequences generated per `generate` call.
+        seed (`int`, *optional*, defaults to `0`):
+            Seed for sampling.
+
+    Returns:
+        `dict`: `pass_at_1` (mean correctness over all samples), `greedy_accuracy` (greedy decoding) and
+        `num_problems`.
+    """
+    was_training = model.training
+    model.eval()
+    devices = [model.device.index or 0] if model.device.type == "cuda" else []
+    sampled_correct, greedy_correct = 0.0, 0.0
+    prompts_per_call = max(1, batch_size // num_samples)
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        for start in range(0, len(problems), prompts_per_call):
+            chunk = problems[start : start + prompts_per_call]
+            prompts = [p["prompt"] for p in chunk]
+            if num_samples > 0:
+                completions = _generate(model, tokenizer, prompts, True, temperature, max_new_tokens, num_samples)
+                # `generate` returns the samples of each prompt contiguously.
+                for index, completion in enumerate(completions):
+                    problem = chunk[index // num_samples]
+                    sampled_correct += score_completion(completion, problem["numbers"], problem["target"])
+        for start in range(0, len(problems), batch_size):
+            chunk = problems[start : start + batch_size]
+            completions = _generate(model, tokenizer, [p["prompt"] for p in chunk], False, None, max_new_tokens, 1)
+            for problem, completion in zip(chunk, completions, strict=True):
+                greedy_correct += score_completion(completion, problem["numbers"], problem["target"])
+    model.train(was_training)
+    count = len(problems)
+    return {
+        "pass_at_1": sampled_correct / max(1, count * num_samples),
+        "greedy_accuracy": greedy_correct / max(1, count),
+        "num_problems": count,
+        "num_samples": num_samples,
+        "temperature": temperature,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """
+    Command-line evaluation: `python -m trl_entropy.tasks.countdown --model default --split test --num-problems 500`.
+
+    Args:
+        argv (`list[str]` or `None`, *optional*, defaults to `None`):
+            Arguments; `None` reads `sys.argv`.
+
+    Returns:
+        `dict`: The figures printed as JSON (see [`evaluate_pass_at_1`]).
+    """
+    parser = argparse.ArgumentParser(description="Evaluate a policy on Countdown (offline).")
+    parser.add_argument("--model", default="default", help="Model directory, or 'default' for the shipped policy.")
+    parser.add_argument("--split", default="test", choices=SPLITS)
+    parser.add_argument("--num-problems", type=int, default=500)
+    parser.add_argument("--num-samples", type=int, default=4)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--max-new-tokens", type=int, default=12)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    path = None if args.model == "default" else args.model
+    model, tokenizer = load_tiny_policy(path=path)
+    problems = generate_problems(min(args.num_problems, num_problems(args.split)), seed=args.seed, split=args.split)
+    result = evaluate_pass_at_1(
+        model,
+        tokenizer,
+        problems,
+        num_samples=args.num_samples,
+        temperature=args.temperature,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        seed=args.seed,
+    )
+    result = {"model": path or TINY_POLICY_PATH, "split": args.split, **result}
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
