@@ -10,7 +10,6 @@ import os
 import sys
 
 import torch
-from accelerate import PartialState
 
 
 def check_metric_reduction(trainer) -> None:
@@ -35,8 +34,6 @@ def check_metric_reduction(trainer) -> None:
 def main(output_dir: str) -> None:
     from trl_entropy.scripts.train import main as train_main
 
-    state = PartialState()
-    assert state.num_processes == 2, f"expected 2 processes, got {state.num_processes}"
     torch.set_num_threads(1)
     trainer = train_main(
         [
@@ -56,8 +53,9 @@ def main(output_dir: str) -> None:
             "true",
         ]
     )
+    assert trainer.accelerator.num_processes == 2, f"expected 2 processes, got {trainer.accelerator.num_processes}"
     check_metric_reduction(trainer)
-    if state.is_main_process:
+    if trainer.accelerator.is_main_process:
         with open(os.path.join(output_dir, "trainer_state.json")) as f:
             history = json.load(f)["log_history"]
         logged = [entry for entry in history if "entropy/advantage_psi_mean" in entry]

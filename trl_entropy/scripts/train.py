@@ -193,7 +193,6 @@ def main(argv: Sequence[str] | None = None):
     quantization_config = get_quantization_config(model_args)
     model_init_kwargs = dict(
         revision=model_args.model_revision,
-        trust_remote_code=model_args.trust_remote_code,
         attn_implementation=model_args.attn_implementation,
         dtype=model_args.dtype,
     )
