@@ -12,6 +12,7 @@ from trl import GRPOTrainer
 from trl.trainer.utils import get_config_model_id
 
 from .plotting import is_matplotlib_available, plot_training_curves
+from .tasks.names import DATASET_NAME, TINY_POLICY_NAME, TINY_POLICY_PATH
 
 
 if TYPE_CHECKING:
@@ -139,7 +140,17 @@ def build_model_card(
     model_id = get_config_model_id(trainer.model.config)
     # The Hub only understands repository ids as base_model; a local directory is named in the text instead.
     base_model = model_id if model_id and not os.path.isdir(model_id) else None
-    origin = f"`{model_id}`" if model_id else "a model built from a config (no checkpoint name)"
+    if model_id and os.path.realpath(model_id) == os.path.realpath(TINY_POLICY_PATH):
+        origin = f"`{TINY_POLICY_NAME}`, the tiny countdown policy shipped in `trl_entropy/policies/tiny_countdown`"
+    elif model_id:
+        origin = f"`{model_id}`"
+    else:
+        origin = "a model built from a config (no checkpoint name)"
+    if dataset_name == DATASET_NAME:
+        data_line = "Training data: the embedded countdown task (`trl_entropy.tasks.countdown`, train split)."
+        dataset_name = None  # not a Hub dataset
+    else:
+        data_line = f"Training data: `{dataset_name}`." if dataset_name else None
     tag_set = {tags} if isinstance(tags, str) else set(tags or [])
     tag_set.update(trainer._tag_names)
     card_data = ModelCardData(
@@ -173,7 +184,9 @@ def build_model_card(
     if peft_rows:
         sections.append("### Adapter\n\n" + _table(peft_rows, ("parameter", "value")))
     rewards = ", ".join(f"`{name}`" for name in getattr(trainer, "reward_func_names", [])) or "none"
-    sections.append(f"### Rewards\n\nReward functions: {rewards}.")
+    sections.append(
+        "### Data and rewards\n\n" + (f"{data_line}\n" if data_line else "") + f"Reward functions: {rewards}."
+    )
 
     summary = [
         (key, value)

@@ -21,11 +21,7 @@ from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config, get_qu
 
 from ..methods import METHODS, get_method
 from ..model_card import TASK_EVAL_FILENAME
-
-
-# Names a recipe can use instead of a path: the project's own task and policy, shipped inside the package.
-EMBEDDED_DATASET = "trl-entropy/countdown"
-EMBEDDED_POLICY = "trl-entropy/tiny-countdown"
+from ..tasks.names import DATASET_NAME, TINY_POLICY_NAME
 
 
 @dataclass
@@ -47,9 +43,9 @@ class TrainScriptArguments(ScriptArguments):
     """
 
     dataset_name: str | None = field(
-        default=EMBEDDED_DATASET,
+        default=DATASET_NAME,
         metadata={
-            "help": f"Dataset: `{EMBEDDED_DATASET}` (the embedded countdown task), a `datasets` name, or a local "
+            "help": f"Dataset: `{DATASET_NAME}` (the embedded countdown task), a `datasets` name, or a local "
             "directory written by `Dataset.save_to_disk`."
         },
     )
@@ -136,7 +132,7 @@ def load_train_dataset(script_args: TrainScriptArguments, seed: int):
     import datasets
 
     name = script_args.dataset_name
-    if name == EMBEDDED_DATASET:
+    if name == DATASET_NAME:
         from ..tasks.countdown import build_dataset
 
         return build_dataset(split="train", n=script_args.task_train_size, seed=seed)
@@ -153,7 +149,7 @@ def load_train_dataset(script_args: TrainScriptArguments, seed: int):
 
 def resolve_model_path(model_name_or_path: str | None) -> str:
     """`trl-entropy/tiny-countdown` (or nothing) means the policy shipped in the package."""
-    if model_name_or_path in (None, EMBEDDED_POLICY):
+    if model_name_or_path in (None, TINY_POLICY_NAME):
         from ..tasks.countdown import TINY_POLICY_PATH
 
         return str(TINY_POLICY_PATH)
@@ -162,7 +158,7 @@ def resolve_model_path(model_name_or_path: str | None) -> str:
 
 def evaluate_on_task(trainer, script_args: TrainScriptArguments, seed: int) -> dict | None:
     """Held-out pass@1 of the trainer's current policy on the embedded task (main process only)."""
-    if script_args.task_eval_problems == 0 or script_args.dataset_name != EMBEDDED_DATASET:
+    if script_args.task_eval_problems == 0 or script_args.dataset_name != DATASET_NAME:
         return None
     from ..tasks.countdown import evaluate_pass_at_1, generate_problems
 

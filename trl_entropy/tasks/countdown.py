@@ -18,10 +18,11 @@ import hashlib
 import itertools
 import json
 import random
-from pathlib import Path
 from typing import Any
 
 import torch
+
+from .names import DATASET_NAME, TINY_POLICY_NAME, TINY_POLICY_PATH  # noqa: F401 (re-exported)
 
 
 MIN_NUMBER = 1
@@ -35,8 +36,6 @@ TEST_FRACTION = 0.2
 # Special-token texts of the shipped tokenizer; completions decoded without `skip_special_tokens` may contain them.
 EOS_TEXT = "<eos>"
 PAD_TEXT = "<pad>"
-
-TINY_POLICY_PATH = str(Path(__file__).resolve().parent.parent / "policies" / "tiny_countdown")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
