@@ -88,6 +88,10 @@ def test_qlora_trains_only_the_adapter_on_a_4bit_base(tokenizer, prompt_dataset,
     )
     assert changed and all("lora_" in name for name in changed)
     assert METHOD_METRICS <= logged
+    trainer.create_model_card()
+    card = (tmp_path / "README.md").read_text()
+    assert "| `base_quantization` | 4-bit nf4 (bitsandbytes) |" in card
+    assert "| `r` | 8 |" in card
 
 
 def test_recipe_script_writes_checkpoint_state_curves_and_card(tmp_path):

@@ -96,6 +96,12 @@ def _peft_rows(model) -> list[tuple[str, Any]]:
         return []
     config = next(iter(peft_config.values()))
     rows = [("peft_type", getattr(config.peft_type, "value", config.peft_type))]
+    quantization = getattr(model.config, "quantization_config", None)
+    if quantization is not None:  # QLoRA: name the precision of the frozen base
+        quantization = quantization.to_dict() if hasattr(quantization, "to_dict") else dict(quantization)
+        bits = "4-bit " + str(quantization.get("bnb_4bit_quant_type")) if quantization.get("load_in_4bit") else "8-bit"
+        method = quantization.get("quant_method", "bitsandbytes")
+        rows.append(("base_quantization", f"{bits} ({getattr(method, 'value', method)})"))
     for name in ("r", "lora_alpha", "lora_dropout", "target_modules"):
         if hasattr(config, name):
             value = getattr(config, name)
