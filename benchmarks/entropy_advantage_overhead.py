@@ -1,0 +1,165 @@
+# Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
+"""Step time and peak memory of `EntropyAdvantageGRPOTrainer` against plain TRL `GRPOTrainer`, same model, same run.
+
+    python benchmarks/entropy_advantage_overhead.py                       # CPU defaults, about 3 minutes on 2 cores
+    python benchmarks/entropy_advantage_overhead.py --vocab-size 151936 --hidden-size 256 --completion-length 128
+
+Each trainer runs in its own subprocess (so that peak memory is its own), alternating GRPO / method for `--repeats`
+rounds so that drifts of the machine hit both alike. Step time is TRL's own `step_time` metric (generation, scoring,
+forward and backward of one optimizer step); the first `--warmup-steps` steps are dropped. Peak memory is the
+process's peak resident set size on the CPU, `torch.cuda.max_memory_allocated` on a GPU. Reported as ratios of
+medians (method / GRPO).
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+
+
+def build_run(args, trainer_name: str, output_dir: str):
+    import torch
+    from datasets import Dataset
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    from trl import GRPOConfig, GRPOTrainer
+
+    from trl_entropy import EntropyAdvantageGRPOConfig, EntropyAdvantageGRPOTrainer
+
+    # A word-level tokenizer over a vocabulary of the requested size: every id the model samples decodes.
+    vocab = {"<pad>": 0, "<eos>": 1, **{f"w{i}": i for i in range(2, args.vocab_size)}}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>", padding_side="left"
+    )
+    torch.manual_seed(0)
+    config = Qwen2Config(
+        vocab_size=args.vocab_size,
+        hidden_size=args.hidden_size,
+        intermediate_size=4 * args.hidden_size,
+        num_hidden_layers=args.num_layers,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=args.prompt_length + args.completion_length + 8,
+        tie_word_embeddings=True,
+        pad_token_id=0,
+        eos_token_id=1,
+    )
+    model = Qwen2ForCausalLM(config)
+    prompts = [" ".join(f"w{2 + (17 * i + 5 * j) % 1000}" for j in range(args.prompt_length)) for i in range(512)]
+    dataset = Dataset.from_dict({"prompt": prompts})
+
+    def length_reward(completions, **kwargs):
+        return [len(c) % 7 / 7 for c in completions]
+
+    on_gpu = torch.cuda.is_available()
+    common = dict(
+        output_dir=output_dir,
+        use_cpu=not on_gpu,
+        bf16=on_gpu,
+        activation_checkpointing=False,
+        report_to="none",
+        save_strategy="no",
+        logging_steps=1,
+        disable_tqdm=True,
+        per_device_train_batch_size=args.batch_size,
+        num_generations=args.num_generations,
+        max_completion_length=args.completion_length,
+        max_steps=args.steps,
+        learning_rate=1e-5,
+        seed=0,
+    )
+    if trainer_name == "grpo":
+        trainer = GRPOTrainer(model, length_reward, args=GRPOConfig(**common), train_dataset=dataset,
+                              processing_class=tokenizer)  # fmt: skip
+    else:
+        trainer = EntropyAdvantageGRPOTrainer(
+            model, length_reward, args=EntropyAdvantageGRPOConfig(**common), train_dataset=dataset,
+            processing_class=tokenizer,
+        )  # fmt: skip
+    return trainer
+
+
+def run_one(args) -> None:
+    """Child process: train, print one JSON line."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as output_dir:
+        trainer = build_run(args, args.child, output_dir)
+        trainer.train()
+        times = [e["step_time"] for e in trainer.state.log_history if "step_time" in e][args.warmup_steps :]
+    if torch.cuda.is_available():
+        peak_mb = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(
+        json.dumps({"trainer": args.child, "median_step_time_s": statistics.median(times), "peak_memory_mb": peak_mb})
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vocab-size", type=int, default=32000)
+    parser.add_argument("--hidden-size", type=int, default=128)
+    parser.add_argument("--num-layers", type=int, default=2)
+    parser.add_argument("--prompt-length", type=int, default=16)
+    parser.add_argument("--completion-length", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=32, help="completions per step (per process)")
+    parser.add_argument("--num-generations", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup-steps", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", default=None, help="JSON file for the results")
+    parser.add_argument("--child", choices=["grpo", "entropy_advantage"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return run_one(args)
+
+    results = {"grpo": [], "entropy_advantage": []}
+    forwarded = [
+        f"--{key.replace('_', '-')}={value}" for key, value in vars(args).items() if key not in ("child", "output")
+    ]
+    for repeat in range(args.repeats):
+        for name in ("grpo", "entropy_advantage") if repeat % 2 == 0 else ("entropy_advantage", "grpo"):
+            out = subprocess.run(
+                [sys.executable, __file__, *forwarded, "--child", name],
+                capture_output=True, text=True, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            )  # fmt: skip
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            results[name].append(result)
+            print(f"round {repeat + 1}: {name:18s} step {result['median_step_time_s']:.3f} s, "
+                  f"peak {result['peak_memory_mb']:.0f} MB", flush=True)  # fmt: skip
+
+    def median(name, key):
+        return statistics.median(r[key] for r in results[name])
+
+    summary = {
+        "device": "cuda: " + __import__("torch").cuda.get_device_name(0)
+        if __import__("torch").cuda.is_available()
+        else f"cpu: {platform.processor() or platform.machine()}, {args.threads} threads",
+        "settings": {k: v for k, v in vars(args).items() if k not in ("child", "output")},
+        "grpo_step_time_s": median("grpo", "median_step_time_s"),
+        "method_step_time_s": median("entropy_advantage", "median_step_time_s"),
+        "grpo_peak_memory_mb": median("grpo", "peak_memory_mb"),
+        "method_peak_memory_mb": median("entropy_advantage", "peak_memory_mb"),
+        "runs": results,
+    }
+    summary["time_ratio"] = summary["method_step_time_s"] / summary["grpo_step_time_s"]
+    summary["memory_ratio"] = summary["method_peak_memory_mb"] / summary["grpo_peak_memory_mb"]
+    print(f"step time ratio (entropy advantage / GRPO): {summary['time_ratio']:.3f}")
+    print(f"peak memory ratio (entropy advantage / GRPO): {summary['memory_ratio']:.3f}")
+    if args.output:
+        with open(args.output, "w") as f:
+            json.dump(summary, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
