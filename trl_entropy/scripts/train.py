@@ -21,7 +21,7 @@ from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config, get_qu
 
 from ..methods import METHODS, get_method
 from ..model_card import TASK_EVAL_FILENAME
-from ..tasks.names import DATASET_NAME, TINY_POLICY_NAME
+from ..tasks.names import DATASET_NAME, TINY_POLICY_NAME, TINY_POLICY_PATH
 
 
 @dataclass
@@ -150,9 +150,7 @@ def load_train_dataset(script_args: TrainScriptArguments, seed: int):
 def resolve_model_path(model_name_or_path: str | None) -> str:
     """`trl-entropy/tiny-countdown` (or nothing) means the policy shipped in the package."""
     if model_name_or_path in (None, TINY_POLICY_NAME):
-        from ..tasks.countdown import TINY_POLICY_PATH
-
-        return str(TINY_POLICY_PATH)
+        return TINY_POLICY_PATH
     return model_name_or_path
 
 
