@@ -4,13 +4,26 @@
 __version__ = "0.1.0.dev0"
 
 from . import functional
+from .composition import ShapingGRPOConfig, ShapingGRPOTrainer
 from .entropy_advantage import EntropyAdvantageGRPOConfig, EntropyAdvantageGRPOTrainer
 from .entropy_grpo_trainer import EntropyGRPOTrainer
+from .position_shaping import PositionShapingGRPOConfig, PositionShapingGRPOTrainer
+from .ppl_shaping import PPLShapingGRPOConfig, PPLShapingGRPOTrainer
+from .shaper import AdvantageShaper
+from .stage_detector import StageDetector
 
 
 __all__ = [
+    "AdvantageShaper",
     "EntropyAdvantageGRPOConfig",
     "EntropyAdvantageGRPOTrainer",
     "EntropyGRPOTrainer",
+    "PPLShapingGRPOConfig",
+    "PPLShapingGRPOTrainer",
+    "PositionShapingGRPOConfig",
+    "PositionShapingGRPOTrainer",
+    "ShapingGRPOConfig",
+    "ShapingGRPOTrainer",
+    "StageDetector",
     "functional",
 ]

@@ -14,6 +14,7 @@ commands:
                   trl-entropy train --config recipes/tiny/entropy_advantage.yaml [--max_steps 10 ...]
                 for several processes use `accelerate launch recipes/train.py --config ...`
   plot          plot the curves of finished runs: trl-entropy plot RUN_DIR [--output curves.png] [--keys reward entropy]
+  stages        find the rising/plateau boundary of a finished run: trl-entropy stages RUN_DIR [--plot out.png]
   build-policy  rebuild the embedded tiny countdown policy: trl-entropy build-policy --output-dir DIR
   methods       list the methods a recipe can name with `method:`
 """
@@ -48,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         train_main(rest)
     elif command == "plot":
         _plot(rest)
+    elif command == "stages":
+        from .stage_detector import main as stages_main
+
+        stages_main(rest)
     elif command == "build-policy":
         from .tasks.build_policy import main as build_main
 

@@ -15,14 +15,19 @@ TRL's loss code is never copied, so every `loss_type`, importance-sampling level
 KL term and metric of TRL keeps working, and TRL's fused LM head stays on (no `(B, T, V)` logits are materialised).
 """
 
+import json
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from transformers.trainer import TRAINER_STATE_NAME
 from trl import GRPOTrainer
 
 from .model_card import write_model_card
+from .shaper import AdvantageShaper
+from .stage_detector import StageDetector
 
 
 METRIC_PREFIX = "entropy/"
@@ -68,12 +73,21 @@ class EntropyGRPOTrainer(GRPOTrainer):
     _name = "GRPO (trl-entropy)"
     # Citation of the method, shown in the model card; subclasses replace it with their paper.
     _paper = dict(GRPOTrainer._paper)
-    # Names of the config fields that hold this method's hyperparameters; listed in the model card.
-    _method_fields: tuple[str, ...] = ()
+    # Advantage shapers applied, in this order, by the default `shape_advantages`.
+    shaper_classes: tuple[type[AdvantageShaper], ...] = ()
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, model, reward_funcs=None, args=None, callbacks=None, **kwargs):
         self._loss_pass: _LossPass | None = None
-        super().__init__(*args, **kwargs)
+        self.advantage_shapers = self.build_shapers(args)
+        # Watches reward and entropy at every optimizer step and declares the plateau (arXiv 2508.02260); a
+        # stateful callback, so the Trainer saves it in `trainer_state.json` and restores it on resume.
+        self.stage_detector = StageDetector(**stage_detector_kwargs(args))
+        callbacks = [*(callbacks or []), self.stage_detector]
+        super().__init__(model, reward_funcs, args=args, callbacks=callbacks, **kwargs)
+
+    def build_shapers(self, args) -> list[AdvantageShaper]:
+        """The shapers of this trainer; by default one of each class in `shaper_classes`."""
+        return [shaper_class(args) for shaper_class in self.shaper_classes]
 
     # ------------------------------------------------------------------------------------------------------------
     # Hooks for subclasses
@@ -107,7 +121,11 @@ class EntropyGRPOTrainer(GRPOTrainer):
         Returns:
             `torch.Tensor` or `None`: New advantages of shape `(B, T)` or `(B,)`, or `None` to keep TRL's.
         """
-        return None
+        if not self.advantage_shapers:
+            return None
+        for shaper in self.advantage_shapers:
+            advantages = shaper.shape(self, advantages, per_token_logps, entropies, mask, inputs)
+        return advantages
 
     def extra_loss(
         self,
@@ -164,8 +182,13 @@ class EntropyGRPOTrainer(GRPOTrainer):
         )
 
     def method_hyperparameters(self) -> dict[str, Any]:
-        """Values of this method's hyperparameters (the fields named in `_method_fields`), for the model card."""
-        return {name: getattr(self, name, getattr(self.args, name, None)) for name in self._method_fields}
+        """Values of this method's hyperparameters (those of every shaper, in order), for the model card."""
+        values = {}
+        if len(self.advantage_shapers) > 1:
+            values["shaping_methods"] = [shaper.name for shaper in self.advantage_shapers]
+        for shaper in self.advantage_shapers:
+            values.update(shaper.hyperparameters())
+        return values
 
     # ------------------------------------------------------------------------------------------------------------
     # Wiring into TRL
@@ -217,6 +240,45 @@ class EntropyGRPOTrainer(GRPOTrainer):
                 inputs["advantages"] = shaped.detach()
         return per_token_logps, entropies, aux_loss
 
+    def _generate_and_score_completions(self, inputs):
+        batch = super()._generate_and_score_completions(inputs)
+        mode = "train" if self.model.training else "eval"
+        for shaper in self.advantage_shapers:
+            shaper.on_generation(self, batch, mode)
+        return batch
+
+    def training_step(self, model, inputs, num_items_in_batch):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        # TRL counts micro-batches in `_step`; at the last one of an optimizer step, feed the stage detector the
+        # step's reward (logged once per generation) and its mean entropy (logged once per micro-batch).
+        accumulation = self.current_gradient_accumulation_steps
+        metrics = self._metrics["train"]
+        if self._step % accumulation == 0 and metrics.get("reward") and metrics.get("entropy"):
+            entropy = metrics["entropy"][-accumulation:]
+            self.stage_detector.update(self.state.global_step + 1, metrics["reward"][-1], sum(entropy) / len(entropy))
+        return loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if self.model.training and "reward" in self._metrics["train"]:
+            self._metrics["train"][METRIC_PREFIX + "stage"].append(float(self.stage_detector.in_plateau))
+            if self.stage_detector.plateau_step is not None:
+                self._metrics["train"][METRIC_PREFIX + "plateau_step"].append(float(self.stage_detector.plateau_step))
+        super().log(logs, start_time)
+
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        super()._load_optimizer_and_scheduler(checkpoint)
+        # transformers restores stateful callbacks only with `restore_callback_states_from_checkpoint=True`; the
+        # stage detector decides when schedules start, so it is always restored.
+        # With that flag transformers has already swapped in a new instance: keep feeding the one it will save.
+        self.stage_detector = next(cb for cb in self.callback_handler.callbacks if isinstance(cb, StageDetector))
+        state_path = None if checkpoint is None else os.path.join(checkpoint, TRAINER_STATE_NAME)
+        if state_path is not None and os.path.isfile(state_path):
+            with open(state_path) as f:
+                saved = json.load(f).get("stateful_callbacks", {}).get(type(self.stage_detector).__name__)
+            saved = saved[0] if isinstance(saved, list) else saved
+            for name, value in (saved or {}).get("attributes", {}).items():
+                setattr(self.stage_detector, name, value)
+
     def _flush_method_metrics(self, loss_pass: _LossPass) -> None:
         if not loss_pass.metrics:
             return
@@ -255,6 +317,17 @@ class EntropyGRPOTrainer(GRPOTrainer):
         if not self.is_world_process_zero():
             return
         write_model_card(self, model_name=model_name, dataset_name=dataset_name, tags=tags)
+
+
+def stage_detector_kwargs(args) -> dict[str, Any]:
+    """Stage-detector settings from a config's `stage_*` fields (any config; missing fields keep the defaults)."""
+    names = {
+        "stage_window": "window",
+        "stage_ratio": "ratio",
+        "stage_patience": "patience",
+        "stage_min_steps": "min_steps",
+    }
+    return {name: getattr(args, field) for field, name in names.items() if hasattr(args, field)}
 
 
 __all__ = ["METRIC_PREFIX", "EntropyGRPOTrainer"]

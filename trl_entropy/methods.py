@@ -5,8 +5,11 @@ from dataclasses import dataclass
 
 from trl import GRPOConfig
 
+from .composition import ShapingGRPOConfig, ShapingGRPOTrainer
 from .entropy_advantage import EntropyAdvantageGRPOConfig, EntropyAdvantageGRPOTrainer
 from .entropy_grpo_trainer import EntropyGRPOTrainer
+from .position_shaping import PositionShapingGRPOConfig, PositionShapingGRPOTrainer
+from .ppl_shaping import PPLShapingGRPOConfig, PPLShapingGRPOTrainer
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,15 @@ METHODS: dict[str, Method] = {
         EntropyAdvantageGRPOConfig,
         EntropyAdvantageGRPOTrainer,
         "entropy-based advantage shaping (arXiv 2506.14758)",
+    ),
+    "ppl": Method(
+        PPLShapingGRPOConfig, PPLShapingGRPOTrainer, "perplexity-based advantage shaping (arXiv 2508.02260)"
+    ),
+    "position": Method(
+        PositionShapingGRPOConfig, PositionShapingGRPOTrainer, "position-based advantage shaping (arXiv 2508.02260)"
+    ),
+    "shaping": Method(
+        ShapingGRPOConfig, ShapingGRPOTrainer, "several shaping methods in one run (`shaping_methods: [...]`)"
     ),
 }
 

@@ -168,7 +168,9 @@ def build_model_card(
         tags=sorted(tag_set),
     )
 
-    paper = trainer._paper
+    # The papers of the trainer's shapers (several when methods are combined), else the trainer's own.
+    papers = list({shaper.paper["id"]: shaper.paper for shaper in trainer.advantage_shapers if shaper.paper}.values())
+    papers = papers or ([trainer._paper] if trainer._paper else [])
     method_rows = list(trainer.method_hyperparameters().items())
     grpo_rows = [(name, getattr(args, name)) for name in KEY_GRPO_FIELDS if hasattr(args, name)]
     grpo_rows.append(("world_size", args.world_size))
@@ -180,7 +182,7 @@ def build_model_card(
         f"This model was trained from {origin} with **{trainer._name}** "
         f"(`{type(trainer).__name__}` of [trl-entropy](https://pypi.org/project/trl-entropy/), built on TRL's "
         "`GRPOTrainer`)."
-        + (f" Method paper: [{paper['title']}](https://huggingface.co/papers/{paper['id']})." if paper else "")
+        + "".join(f" Method paper: [{p['title']}](https://huggingface.co/papers/{p['id']})." for p in papers)
     )
     sections.append(
         "## Training\n\n### Method hyperparameters\n\n"
@@ -220,7 +222,8 @@ def build_model_card(
     )
     sections.append(f"## Framework versions\n\n{versions}")
 
-    citations = [c for c in (paper.get("citation"), GRPOTrainer._paper["citation"], TRL_CITATION) if c]
+    citations = [p["citation"] for p in papers if p.get("citation")]
+    citations += [GRPOTrainer._paper["citation"], TRL_CITATION]
     citations.append(TRL_ENTROPY_CITATION)
     sections.append("## Citation\n\n" + "\n\n".join(f"```bibtex\n{c}\n```" for c in dict.fromkeys(citations)))
 

@@ -45,6 +45,7 @@ def plot_training_curves(
     output_path: str | os.PathLike,
     keys: Sequence[str] | None = None,
     title: str | None = None,
+    stage_boundary: int | None = None,
 ) -> list[str]:
     r"""
     Plot logged quantities against the optimizer step, one panel each, and save the figure as a PNG.
@@ -59,6 +60,9 @@ def plot_training_curves(
             groups, and every `entropy/...` method metric present.
         title (`str`, *optional*):
             Figure title.
+        stage_boundary (`int`, *optional*):
+            Step where the plateau stage begins (e.g. [`~trl_entropy.stage_detector.StageDetector.plateau_step`]);
+            drawn as a vertical dashed line labelled "plateau" on every panel.
 
     Returns:
         `list[str]`: The keys that were plotted (keys with no logged value are left out).
@@ -83,6 +87,9 @@ def plot_training_curves(
         ax.set_title(key, fontsize=10)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
+        if stage_boundary is not None:
+            ax.axvline(stage_boundary, color="tab:red", linestyle="--", linewidth=1.0, label="plateau")
+            ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(series) :]:
         ax.axis("off")
     if title:

@@ -3,6 +3,8 @@
 
 1. Method metrics are exact means over both processes even when the processes count different numbers of items.
 2. The main job's script trains a few steps of entropy-advantage GRPO on two processes and logs the method metrics.
+3. PPL group statistics span a group split across the two processes, at generation time and in the loss pass.
+4. PPL-shaping GRPO trains on two processes with every group split in half.
 """
 
 import json
@@ -31,6 +33,52 @@ def check_metric_reduction(trainer) -> None:
     assert abs(value - 4.0) < 1e-6, value
 
 
+def check_ppl_group_split_across_processes(trainer) -> None:
+    from trl_entropy.functional import ppl_advantage_weights
+    from trl_entropy.ppl_shaping.trainer import INDEX_KEY, WEIGHTS_KEY, PPLShaper
+
+    rank = trainer.accelerator.process_index
+    # One group of 8 completions: rows 0-3 on process 0, rows 4-7 on process 1 (TRL's layout).
+    generator = torch.Generator().manual_seed(0)
+    all_logps = -3 * torch.rand(8, 5, generator=generator)
+    all_mask = torch.ones(8, 5)
+    all_mask[2, 3:] = 0
+    all_mask[6, 1:] = 0
+    expected_all = ppl_advantage_weights(all_logps, all_mask, 8, alpha=0.5)
+    rows = slice(4 * rank, 4 * rank + 4)
+    logps, mask, expected = all_logps[rows], all_mask[rows], expected_all[rows]
+    # The weights of the group differ from what either half alone would give.
+    assert not torch.allclose(expected, ppl_advantage_weights(logps, mask, 4, alpha=0.5))
+
+    shaper = PPLShaper(type("Args", (), {"ppl_alpha": 0.5})())
+    num_generations = trainer.num_generations
+    trainer.num_generations = 8
+    try:
+        batch = {"completion_mask": mask, "completion_ids": torch.zeros(4, 5), "old_per_token_logps": logps}
+        shaper.on_generation(trainer, batch, "train")
+        torch.testing.assert_close(batch[WEIGHTS_KEY], expected)
+        # The loss-pass path, on rows that TRL shuffled.
+        permutation = torch.tensor([2, 0, 3, 1])
+        inputs = {INDEX_KEY: (4 * rank + torch.arange(4))[permutation]}
+        trainer.model.train()
+        weights, _ = shaper._weights_in_loss_pass(trainer, logps[permutation], mask[permutation], inputs)
+        torch.testing.assert_close(weights, expected[permutation])
+    finally:
+        trainer.num_generations = num_generations
+
+
+def train_ppl_with_split_groups(output_dir: str) -> None:
+    from trl_entropy.scripts.train import main as train_main
+
+    trainer = train_main(
+        ["--config", "recipes/tiny/ppl.yaml", "--output_dir", output_dir, "--max_steps", "2", "--logging_steps", "1",
+         "--per_device_train_batch_size", "4", "--num_generations", "8", "--task_eval_problems", "0",
+         "--disable_tqdm", "true"]
+    )  # fmt: skip
+    weights = [e["entropy/ppl_weight_mean"] for e in trainer.state.log_history if "entropy/ppl_weight_mean" in e]
+    assert len(weights) == 2
+
+
 def main(output_dir: str) -> None:
     from trl_entropy.scripts.train import main as train_main
 
@@ -55,6 +103,8 @@ def main(output_dir: str) -> None:
     )
     assert trainer.accelerator.num_processes == 2, f"expected 2 processes, got {trainer.accelerator.num_processes}"
     check_metric_reduction(trainer)
+    check_ppl_group_split_across_processes(trainer)
+    train_ppl_with_split_groups(output_dir + "-ppl")
     if trainer.accelerator.is_main_process:
         with open(os.path.join(output_dir, "trainer_state.json")) as f:
             history = json.load(f)["log_history"]

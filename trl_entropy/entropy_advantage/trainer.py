@@ -8,7 +8,51 @@ from trl.trainer.utils import get_config_model_id
 
 from ..entropy_grpo_trainer import EntropyGRPOTrainer
 from ..functional.entropy_advantage import check_entropy_advantage_params, entropy_advantage
+from ..shaper import AdvantageShaper
 from .config import EntropyAdvantageGRPOConfig
+
+
+PAPER_2506_14758 = {
+    "title": "Reasoning with Exploration: An Entropy Perspective",
+    "id": "2506.14758",
+    # docstyle-ignore
+    "citation": textwrap.dedent("""\
+        @article{cheng2025reasoning,
+            title        = {{Reasoning with Exploration: An Entropy Perspective}},
+            author       = {Daixuan Cheng and Shaohan Huang and Xuekai Zhu and Bo Dai and Wayne Xin Zhao and Zhenliang Zhang and Furu Wei},
+            year         = 2025,
+            eprint       = {arXiv:2506.14758},
+        }"""),
+}
+
+
+class EntropyAdvantageShaper(AdvantageShaper):
+    """Adds `psi_t = min(alpha * H_t, |A_t| / kappa)` to every token's advantage and logs the bonus statistics."""
+
+    name = "entropy_advantage"
+    paper = PAPER_2506_14758
+
+    def __init__(self, args: Any):
+        super().__init__(args)
+        # A plain GRPOConfig is accepted so that the trainers are drop-ins; it gets the paper's defaults.
+        self.alpha = getattr(args, "entropy_advantage_alpha", EntropyAdvantageGRPOConfig.entropy_advantage_alpha)
+        self.kappa = getattr(args, "entropy_advantage_kappa", EntropyAdvantageGRPOConfig.entropy_advantage_kappa)
+        check_entropy_advantage_params(self.alpha, self.kappa, "entropy_advantage_")
+
+    def shape(self, trainer, advantages, per_token_logps, entropies, mask, inputs) -> torch.Tensor:
+        shaped = entropy_advantage(advantages, entropies, alpha=self.alpha, kappa=self.kappa)
+        base = advantages.unsqueeze(1) if advantages.dim() == 1 else advantages
+        psi = shaped - base
+        abs_adv = base.abs().expand_as(psi)
+        nonzero = mask * (abs_adv > 0)
+        clip_binds = (self.alpha * entropies > abs_adv / self.kappa).float()
+        trainer.log_metric("advantage_psi_mean", (psi * mask).sum(), mask.sum())
+        trainer.log_metric("advantage_psi_ratio", (psi / abs_adv.clamp(min=1e-12) * nonzero).sum(), nonzero.sum())
+        trainer.log_metric("advantage_clip_frac", (clip_binds * nonzero).sum(), nonzero.sum())
+        return shaped
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"entropy_advantage_alpha": self.alpha, "entropy_advantage_kappa": self.kappa}
 
 
 class EntropyAdvantageGRPOTrainer(EntropyGRPOTrainer):
@@ -35,53 +79,19 @@ class EntropyAdvantageGRPOTrainer(EntropyGRPOTrainer):
 
     _tag_names = ["trl", "grpo", "trl-entropy", "entropy-advantage"]
     _name = "Entropy-Advantage GRPO"
-    _paper = {
-        "title": "Reasoning with Exploration: An Entropy Perspective",
-        "id": "2506.14758",
-        # docstyle-ignore
-        "citation": textwrap.dedent("""\
-            @article{cheng2025reasoning,
-                title        = {{Reasoning with Exploration: An Entropy Perspective}},
-                author       = {Daixuan Cheng and Shaohan Huang and Xuekai Zhu and Bo Dai and Wayne Xin Zhao and Zhenliang Zhang and Furu Wei},
-                year         = 2025,
-                eprint       = {arXiv:2506.14758},
-            }"""),
-    }
-    _method_fields = ("entropy_advantage_alpha", "entropy_advantage_kappa")
+    _paper = PAPER_2506_14758
+    shaper_classes = (EntropyAdvantageShaper,)
 
     def __init__(self, model, reward_funcs=None, args=None, **kwargs):
         if args is None:
             model_name = model if isinstance(model, str) else get_config_model_id(model.config)
             args = EntropyAdvantageGRPOConfig(f"{model_name.split('/')[-1]}-EntropyAdvantage-GRPO")
-        # A plain GRPOConfig is accepted so that the trainer is a drop-in; it gets the paper's defaults.
-        self.entropy_advantage_alpha = getattr(
-            args, "entropy_advantage_alpha", EntropyAdvantageGRPOConfig.entropy_advantage_alpha
-        )
-        self.entropy_advantage_kappa = getattr(
-            args, "entropy_advantage_kappa", EntropyAdvantageGRPOConfig.entropy_advantage_kappa
-        )
-        check_entropy_advantage_params(
-            self.entropy_advantage_alpha, self.entropy_advantage_kappa, "entropy_advantage_"
-        )
         super().__init__(model, reward_funcs, args=args, **kwargs)
 
-    def shape_advantages(
-        self,
-        advantages: torch.Tensor,
-        per_token_logps: torch.Tensor,
-        entropies: torch.Tensor,
-        mask: torch.Tensor,
-        inputs: dict[str, Any],
-    ) -> torch.Tensor:
-        shaped = entropy_advantage(
-            advantages, entropies, alpha=self.entropy_advantage_alpha, kappa=self.entropy_advantage_kappa
-        )
-        base = advantages.unsqueeze(1) if advantages.dim() == 1 else advantages
-        psi = shaped - base
-        abs_adv = base.abs().expand_as(psi)
-        nonzero = mask * (abs_adv > 0)
-        clip_binds = (self.entropy_advantage_alpha * entropies > abs_adv / self.entropy_advantage_kappa).float()
-        self.log_metric("advantage_psi_mean", (psi * mask).sum(), mask.sum())
-        self.log_metric("advantage_psi_ratio", (psi / abs_adv.clamp(min=1e-12) * nonzero).sum(), nonzero.sum())
-        self.log_metric("advantage_clip_frac", (clip_binds * nonzero).sum(), nonzero.sum())
-        return shaped
+    @property
+    def entropy_advantage_alpha(self) -> float:
+        return self.advantage_shapers[0].alpha
+
+    @property
+    def entropy_advantage_kappa(self) -> float:
+        return self.advantage_shapers[0].kappa

@@ -2,6 +2,29 @@
 """Pure tensor functions: the mathematics of every method, free of trainer state."""
 
 from .entropy_advantage import check_entropy_advantage_params, entropy_advantage
+from .position_shaping import (
+    check_position_advantage_params,
+    position_bonus,
+    position_shaped_advantages,
+    relative_positions,
+)
+from .ppl_shaping import (
+    check_ppl_advantage_params,
+    completion_log_perplexity,
+    ppl_advantage_weights,
+    ppl_shaped_advantages,
+)
 
 
-__all__ = ["check_entropy_advantage_params", "entropy_advantage"]
+__all__ = [
+    "check_entropy_advantage_params",
+    "check_position_advantage_params",
+    "check_ppl_advantage_params",
+    "completion_log_perplexity",
+    "entropy_advantage",
+    "position_bonus",
+    "position_shaped_advantages",
+    "ppl_advantage_weights",
+    "ppl_shaped_advantages",
+    "relative_positions",
+]

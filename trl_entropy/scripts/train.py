@@ -55,7 +55,10 @@ class TrainScriptArguments(ScriptArguments):
     )
     reward_funcs: list[str] = field(
         default_factory=lambda: ["countdown"],
-        metadata={"help": "Reward functions: built-in names (countdown) or import paths `package.module.function`."},
+        metadata={
+            "help": "Reward functions: built-in names (countdown, accuracy, soft_overlong) or import paths "
+            "`package.module.function`."
+        },
     )
     task_train_size: int | None = field(
         default=None,
@@ -107,22 +110,33 @@ def parse_args(argv: Sequence[str] | None = None):
     return make_parser(method_name_from_argv(argv)).parse_args_and_config(args=argv)
 
 
-def resolve_reward_funcs(names: Sequence[str]) -> list[Callable]:
-    """Built-in reward names or `package.module.function` import paths to callables."""
+def resolve_reward_funcs(names: Sequence[str], max_completion_length: int | None = None) -> list[Callable]:
+    """
+    Reward names to callables: `countdown` (the embedded task), `accuracy` (TRL's math-verify accuracy reward, needs a
+    `solution` column), `soft_overlong` (DAPO's soft overlong punishment with a 1024-token cache, the setting of arXiv
+    2508.02260), or an import path `package.module.function`.
+    """
+    from trl.rewards import accuracy_reward, get_soft_overlong_punishment
+
     from ..tasks.countdown import countdown_reward
 
-    builtin = {"countdown": countdown_reward}
     funcs = []
     for name in names:
-        if name in builtin:
-            funcs.append(builtin[name])
+        if name == "countdown":
+            funcs.append(countdown_reward)
+        elif name == "accuracy":
+            funcs.append(accuracy_reward)
+        elif name == "soft_overlong":
+            if max_completion_length is None or max_completion_length <= 1024:
+                raise ValueError("`soft_overlong` needs max_completion_length > 1024 (its cache is 1024 tokens).")
+            funcs.append(get_soft_overlong_punishment(max_completion_length, soft_punish_cache=1024))
         elif "." in name:
             module_path, func_name = name.rsplit(".", 1)
             funcs.append(getattr(importlib.import_module(module_path), func_name))
         else:
             raise ValueError(
-                f"Unknown reward function {name!r}; expected one of {sorted(builtin)} or an import path "
-                "`package.module.function`."
+                f"Unknown reward function {name!r}; expected one of ['accuracy', 'countdown', 'soft_overlong'] or an "
+                "import path `package.module.function`."
             )
     return funcs
 
@@ -195,7 +209,7 @@ def main(argv: Sequence[str] | None = None):
 
     trainer = method.trainer_class(
         model=model_path,
-        reward_funcs=resolve_reward_funcs(script_args.reward_funcs),
+        reward_funcs=resolve_reward_funcs(script_args.reward_funcs, training_args.max_completion_length),
         args=training_args,
         train_dataset=load_train_dataset(script_args, seed=training_args.seed),
         peft_config=get_peft_config(model_args),

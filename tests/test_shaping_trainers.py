@@ -1,0 +1,255 @@
+# Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
+"""PPL shaping, position shaping and their composition, through real trainers on the tiny countdown policy."""
+
+import pytest
+import torch
+from conftest import cpu_grpo_kwargs
+
+from trl_entropy import (
+    PositionShapingGRPOConfig,
+    PositionShapingGRPOTrainer,
+    PPLShapingGRPOConfig,
+    PPLShapingGRPOTrainer,
+    ShapingGRPOConfig,
+    ShapingGRPOTrainer,
+)
+from trl_entropy.functional import entropy_advantage, position_shaped_advantages, ppl_advantage_weights
+from trl_entropy.ppl_shaping.trainer import INDEX_KEY, WEIGHTS_KEY
+from trl_entropy.tasks import countdown_reward, load_tiny_policy
+
+
+def make(trainer_class, config_class, tokenizer, dataset, tmp_path, **overrides):
+    model, _ = load_tiny_policy()
+    kwargs = cpu_grpo_kwargs(tmp_path, per_device_train_batch_size=32, num_generations=8, max_completion_length=12)
+    kwargs.update(overrides)
+    return trainer_class(
+        model=model,
+        reward_funcs=countdown_reward,
+        args=config_class(**kwargs),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+    )
+
+
+def logged(trainer, key):
+    return [entry[key] for entry in trainer.state.log_history if key in entry]
+
+
+def first_batch(trainer):
+    trainer.model.train()
+    trainer.current_gradient_accumulation_steps = trainer.args.gradient_accumulation_steps
+    return trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# PPL shaping: where the rollout log-probs come from
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_ppl_on_policy_default_uses_the_loss_pass(tokenizer, prompt_dataset, tmp_path):
+    trainer = make(PPLShapingGRPOTrainer, PPLShapingGRPOConfig, tokenizer, prompt_dataset, tmp_path, ppl_alpha=0.5)
+    inputs = first_batch(trainer)
+    # TRL computed no old log-probs, so no extra forward ran: only the completion indices were recorded.
+    assert "old_per_token_logps" not in inputs and WEIGHTS_KEY not in inputs
+    assert sorted(inputs[INDEX_KEY].tolist()) == list(range(32))
+    trainer.compute_loss(trainer.model, inputs)
+    # The weights used equal the function applied to the batch in its original (unshuffled) group order.
+    with torch.no_grad():
+        logps, _, _ = trainer._get_per_token_logps_and_entropies(
+            trainer.model,
+            torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], 1),
+            torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], 1),
+            inputs["completion_ids"].size(1),
+        )
+    order = torch.argsort(inputs[INDEX_KEY])
+    expected = torch.empty(32)
+    expected[order] = ppl_advantage_weights(logps[order], inputs["completion_mask"][order].float(), 8, alpha=0.5)
+    shaper = trainer.advantage_shapers[0]
+    weights, _ = shaper._weights_in_loss_pass(trainer, logps, inputs["completion_mask"].float(), inputs)
+    torch.testing.assert_close(weights, expected)
+    assert not torch.allclose(weights, torch.ones(32))
+
+
+def test_ppl_uses_old_logps_when_trl_computes_them(tokenizer, prompt_dataset, tmp_path):
+    trainer = make(
+        PPLShapingGRPOTrainer,
+        PPLShapingGRPOConfig,
+        tokenizer,
+        prompt_dataset,
+        tmp_path,
+        num_iterations=2,
+        ppl_alpha=0.5,
+    )
+    inputs = first_batch(trainer)
+    assert "old_per_token_logps" in inputs and WEIGHTS_KEY in inputs and INDEX_KEY not in inputs
+    # The weights were computed on the unshuffled batch; recompute them from the stored per-completion lnPPL.
+    assert inputs[WEIGHTS_KEY].shape == (32,)
+    assert not torch.allclose(inputs[WEIGHTS_KEY], torch.ones(32))
+
+
+def test_ppl_extra_forward_when_groups_span_several_passes(tokenizer, prompt_dataset, tmp_path):
+    trainer = make(
+        PPLShapingGRPOTrainer,
+        PPLShapingGRPOConfig,
+        tokenizer,
+        prompt_dataset,
+        tmp_path,
+        per_device_train_batch_size=16,
+        gradient_accumulation_steps=2,
+        steps_per_generation=2,
+        max_steps=2,
+    )
+    trainer.train()
+    assert all(WEIGHTS_KEY in batch and "old_per_token_logps" not in batch for batch in trainer._buffered_inputs)
+    assert logged(trainer, "entropy/ppl_weight_mean")
+
+
+def test_ppl_alpha_zero_leaves_advantages_unchanged(tokenizer, prompt_dataset, tmp_path):
+    trainer = make(PPLShapingGRPOTrainer, PPLShapingGRPOConfig, tokenizer, prompt_dataset, tmp_path, ppl_alpha=0.0)
+    inputs = first_batch(trainer)
+    shaper = trainer.advantage_shapers[0]
+    trainer._loss_pass = type("P", (), {"metrics": {}})()  # a bare metrics sink for log_metric
+    mask = inputs["completion_mask"].float()
+    out = shaper.shape(trainer, inputs["advantages"], torch.randn(32, mask.size(1)), None, mask, inputs)
+    trainer._loss_pass = None
+    torch.testing.assert_close(out, inputs["advantages"])
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Position shaping: schedules
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_position_fixed_schedule_is_active_exactly_in_its_window(tokenizer, prompt_dataset, tmp_path):
+    trainer = make(
+        PositionShapingGRPOTrainer,
+        PositionShapingGRPOConfig,
+        tokenizer,
+        prompt_dataset,
+        tmp_path,
+        max_steps=5,
+        position_start_step=1,
+        position_num_steps=2,
+    )
+    trainer.train()
+    # Steps are 0-based inside the loss (global_step before the update): active at steps 1 and 2, logged as 2 and 3.
+    assert logged(trainer, "entropy/position_active") == [0.0, 1.0, 1.0, 0.0, 0.0]
+    bonus = logged(trainer, "entropy/position_bonus_mean")
+    assert bonus[0] == 0 and bonus[1] > 0 and bonus[2] > 0 and bonus[3] == 0
+
+
+def test_position_auto_schedule_follows_the_detector(tokenizer, prompt_dataset, tmp_path):
+    trainer = make(
+        PositionShapingGRPOTrainer,
+        PositionShapingGRPOConfig,
+        tokenizer,
+        prompt_dataset,
+        tmp_path,
+        position_schedule="auto",
+        position_num_steps=3,
+    )
+    shaper = trainer.advantage_shapers[0]
+    trainer.state.global_step = 10
+    assert not shaper.is_active(trainer)  # no plateau yet
+    trainer.stage_detector._plateau_step = 8
+    assert [shaper.is_active(trainer) for trainer.state.global_step in (7, 8, 10, 11)] == [False, True, True, False]
+
+
+def test_position_shaping_matches_the_function(tokenizer, prompt_dataset, tmp_path):
+    trainer = make(
+        PositionShapingGRPOTrainer,
+        PositionShapingGRPOConfig,
+        tokenizer,
+        prompt_dataset,
+        tmp_path,
+        position_schedule="always",
+    )
+    inputs = first_batch(trainer)
+    trainer.compute_loss(trainer.model, inputs)
+    mask = inputs["completion_mask"].float()
+    expected = position_shaped_advantages(inputs["advantages"], mask)
+    shaper = trainer.advantage_shapers[0]
+    trainer._loss_pass = type("P", (), {"metrics": {}})()
+    out = shaper.shape(trainer, inputs["advantages"], None, None, mask, inputs)
+    trainer._loss_pass = None
+    torch.testing.assert_close(out, expected)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Composition
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_composition_order_is_fixed_and_every_method_logs(tokenizer, prompt_dataset, tmp_path):
+    trainer = make(
+        ShapingGRPOTrainer,
+        ShapingGRPOConfig,
+        tokenizer,
+        prompt_dataset,
+        tmp_path,
+        shaping_methods=["position", "entropy_advantage", "ppl"],
+        position_schedule="always",
+        max_steps=2,
+    )
+    assert [shaper.name for shaper in trainer.advantage_shapers] == ["ppl", "entropy_advantage", "position"]
+    trainer.train()
+    keys = {key for entry in trainer.state.log_history for key in entry}
+    assert {
+        "entropy/ppl_weight_mean",
+        "entropy/advantage_psi_mean",
+        "entropy/position_bonus_mean",
+        "entropy/stage",
+    } <= keys
+    assert trainer.method_hyperparameters()["shaping_methods"] == ["ppl", "entropy_advantage", "position"]
+
+
+def test_composition_equals_the_functions_chained_by_hand(tokenizer, prompt_dataset, tmp_path):
+    trainer = make(
+        ShapingGRPOTrainer,
+        ShapingGRPOConfig,
+        tokenizer,
+        prompt_dataset,
+        tmp_path,
+        shaping_methods=["ppl", "entropy_advantage", "position"],
+        position_schedule="always",
+        num_iterations=2,  # TRL computes old log-probs: the PPL weights are in the batch
+        ppl_alpha=0.5,
+    )
+    inputs = first_batch(trainer)
+    mask = inputs["completion_mask"].float()
+    entropies = torch.rand(mask.shape) * 2
+    trainer._loss_pass = type("P", (), {"metrics": {}})()
+    out = trainer.shape_advantages(inputs["advantages"], None, entropies, mask, inputs)
+    trainer._loss_pass = None
+    by_hand = inputs["advantages"] * inputs[WEIGHTS_KEY]
+    by_hand = entropy_advantage(by_hand, entropies, alpha=0.4, kappa=2.0)
+    by_hand = position_shaped_advantages(by_hand, mask)
+    torch.testing.assert_close(out, by_hand)
+    base = inputs["advantages"].unsqueeze(1).expand_as(out)
+    assert (torch.sign(out) == torch.sign(base)).all()  # no sign flip, zeros stay zero
+
+
+@pytest.mark.parametrize(
+    ("methods", "message"),
+    [([], "non-empty"), (["ppl", "ppl"], "distinct"), (["magic"], "magic")],
+)
+def test_invalid_shaping_methods(tmp_path, methods, message):
+    with pytest.raises(ValueError, match=f"`shaping_methods` must be .*{message}|{message}"):
+        ShapingGRPOConfig(**cpu_grpo_kwargs(tmp_path), shaping_methods=methods)
+
+
+@pytest.mark.parametrize(
+    ("config_class", "field", "value", "message"),
+    [
+        (PPLShapingGRPOConfig, "ppl_alpha", -1.0, r"`ppl_alpha` must be >= 0 \(valid range: \[0, inf\)\), got -1.0"),
+        (PPLShapingGRPOConfig, "ppl_clamp", [1.1, 1.2], r"`ppl_clamp` must be None or \(low, high\)"),
+        (PositionShapingGRPOConfig, "position_gamma", -0.1, r"`position_gamma` must be >= 0"),
+        (PositionShapingGRPOConfig, "position_cap", -1.0, r"`position_cap` must be None or >= 0"),
+        (PositionShapingGRPOConfig, "position_schedule", "sometimes", r"`position_schedule` must be one of"),
+        (PositionShapingGRPOConfig, "position_num_steps", 0, r"`position_num_steps` must be >= 1 or None"),
+        (PositionShapingGRPOConfig, "stage_window", 1, r"window"),
+    ],
+)
+def test_config_validation(tmp_path, config_class, field, value, message):
+    with pytest.raises(ValueError, match=message):
+        config_class(**cpu_grpo_kwargs(tmp_path), **{field: value})
