@@ -5,6 +5,7 @@ import pytest
 from trl import GRPOConfig
 
 from trl_entropy import EntropyAdvantageGRPOConfig
+from trl_entropy.methods import METHODS
 
 
 def make_config(tmp_path, **kwargs):
@@ -18,12 +19,16 @@ def test_defaults_are_the_papers(tmp_path):
     assert isinstance(config, GRPOConfig)
 
 
-def test_every_method_field_has_help():
+def test_every_method_field_has_help_and_a_prefix():
     grpo_fields = {f.name for f in dataclasses.fields(GRPOConfig)}
     method_fields = [f for f in dataclasses.fields(EntropyAdvantageGRPOConfig) if f.name not in grpo_fields]
     assert {f.name for f in method_fields} == {"entropy_advantage_alpha", "entropy_advantage_kappa"}
-    for f in method_fields:
-        assert f.metadata.get("help"), f.name
+    prefixes = ("entropy_advantage_", "ppl_", "position_", "stage_", "shaping_")
+    for method in METHODS.values():
+        for f in dataclasses.fields(method.config_class):
+            if f.name not in grpo_fields:
+                assert f.metadata.get("help"), f.name
+                assert f.name.startswith(prefixes), f.name
 
 
 @pytest.mark.parametrize(

@@ -253,3 +253,21 @@ def test_invalid_shaping_methods(tmp_path, methods, message):
 def test_config_validation(tmp_path, config_class, field, value, message):
     with pytest.raises(ValueError, match=message):
         config_class(**cpu_grpo_kwargs(tmp_path), **{field: value})
+
+
+def test_composition_from_a_yaml_recipe(tmp_path):
+    from trl_entropy.scripts.train import main
+
+    trainer = main(
+        ["--config", "recipes/tiny/shaping.yaml", "--output_dir", str(tmp_path), "--max_steps", "2",
+         "--logging_steps", "1", "--per_device_train_batch_size", "32", "--task_eval_problems", "0",
+         "--disable_tqdm", "true"]
+    )  # fmt: skip
+    assert isinstance(trainer, ShapingGRPOTrainer)
+    assert [shaper.name for shaper in trainer.advantage_shapers] == ["ppl", "entropy_advantage", "position"]
+    card = (tmp_path / "README.md").read_text()
+    # Both papers are cited and every method's hyperparameters are listed.
+    for expected in ["2506.14758", "2508.02260", "@article{deng2025decomposing", "@article{cheng2025reasoning",
+                     "| `ppl_alpha` | 0.01 |", "| `entropy_advantage_alpha` | 0.4 |", "| `position_schedule` | auto |",
+                     "| `shaping_methods` | ['ppl', 'entropy_advantage', 'position'] |"]:  # fmt: skip
+        assert expected in card, expected

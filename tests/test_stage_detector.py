@@ -156,9 +156,9 @@ def test_plateau_is_never_left():
 
 def test_missing_and_non_finite_observations_are_skipped():
     clean = synthetic_run(logging_interval=2, noise=0.005)
-    reference = StageDetector(window=20)
+    reference = StageDetector(window=20, patience=3)
     feed(reference, clean)
-    detector = StageDetector(window=20)
+    detector = StageDetector(window=20, patience=3)
     bad_values = [None, math.nan, math.inf, -math.inf]
     for index, (step, reward, entropy) in enumerate(clean):
         # An unusable observation at the odd step before each good one, in turn without reward or entropy.
@@ -328,7 +328,10 @@ def test_cli_prints_json_and_plots_the_boundary(tmp_path, capsys):
     png = tmp_path / "curves.png"
     main([str(tmp_path), "--window", "20", "--min-steps", "50", "--plot", str(png)])
     result = json.loads(capsys.readouterr().out)
-    assert result == {"plateau_step": StageDetector.detect(as_log_history(run)).plateau_step, "num_observations": 200}
+    assert result == {
+        "plateau_step": StageDetector.detect(as_log_history(run), window=20).plateau_step,
+        "num_observations": 200,
+    }
     assert result["plateau_step"] is not None
     assert png.read_bytes()[:4] == b"\x89PNG"
 

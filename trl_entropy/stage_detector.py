@@ -83,11 +83,11 @@ class StageDetector(TrainerCallback, ExportableState):
     [`~StageDetector.update`] itself.
 
     Args:
-        window (`int`, *optional*, defaults to `20`):
+        window (`int`, *optional*, defaults to `50`):
             Number of most recent observations the slopes are fitted over, `>= 2`. Larger is smoother but lags more.
         ratio (`float`, *optional*, defaults to `0.25`):
             Share of the peak rate below which a rate counts as having fallen, in `[0, 1)`.
-        patience (`int`, *optional*, defaults to `3`):
+        patience (`int`, *optional*, defaults to `5`):
             Consecutive observations that must meet the condition before the plateau is declared, `>= 1`.
         min_steps (`int`, *optional*, defaults to `50`):
             No observation before this optimizer step meets the condition, `>= 0`; also leaves time for the peak
@@ -112,9 +112,9 @@ class StageDetector(TrainerCallback, ExportableState):
 
     def __init__(
         self,
-        window: int = 20,
+        window: int = 50,
         ratio: float = 0.25,
-        patience: int = 3,
+        patience: int = 5,
         min_steps: int = 50,
         reward_key: str = "reward",
         entropy_key: str = "entropy",

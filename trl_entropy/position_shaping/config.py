@@ -41,11 +41,11 @@ class PositionShapingGRPOConfig(GRPOConfig):
             First optimizer step of the fixed schedule.
         position_num_steps (`int` or `None`, *optional*, defaults to `100`):
             Number of steps the bonus acts in the fixed and automatic schedules; `None` until the end of training.
-        stage_window (`int`, *optional*, defaults to `20`):
+        stage_window (`int`, *optional*, defaults to `50`):
             Stage detector: optimizer steps in the slope window.
         stage_ratio (`float`, *optional*, defaults to `0.25`):
             Stage detector: plateau when both slopes fall below this share of their peaks.
-        stage_patience (`int`, *optional*, defaults to `3`):
+        stage_patience (`int`, *optional*, defaults to `5`):
             Stage detector: consecutive steps the condition must hold.
         stage_min_steps (`int`, *optional*, defaults to `50`):
             Stage detector: no plateau before this step.
@@ -75,13 +75,13 @@ class PositionShapingGRPOConfig(GRPOConfig):
     position_num_steps: int | None = field(
         default=100, metadata={"help": "Steps the bonus acts (paper: 100); None: until the end of training."}
     )
-    stage_window: int = field(default=20, metadata={"help": "Stage detector: optimizer steps in the slope window."})
+    stage_window: int = field(default=50, metadata={"help": "Stage detector: optimizer steps in the slope window."})
     stage_ratio: float = field(
         default=0.25,
         metadata={"help": "Stage detector: plateau when both slopes fall below this share of their peak."},
     )
     stage_patience: int = field(
-        default=3, metadata={"help": "Stage detector: consecutive steps the plateau condition must hold."}
+        default=5, metadata={"help": "Stage detector: consecutive steps the plateau condition must hold."}
     )
     stage_min_steps: int = field(default=50, metadata={"help": "Stage detector: no plateau before this step."})
 

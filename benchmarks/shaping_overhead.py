@@ -1,11 +1,12 @@
 # Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
-"""Step time and peak memory of `EntropyAdvantageGRPOTrainer` against plain TRL `GRPOTrainer`, same model, same run.
+"""Step time and peak memory of trl-entropy's shaping trainers against plain TRL `GRPOTrainer`, same model, same run.
 
-    python benchmarks/entropy_advantage_overhead.py                       # CPU defaults, about 3 minutes on 2 cores
-    python benchmarks/entropy_advantage_overhead.py --vocab-size 151936 --hidden-size 256 --completion-length 128
+    python benchmarks/shaping_overhead.py                                  # entropy advantage, PPL and position
+    python benchmarks/shaping_overhead.py --methods ppl --vocab-size 151936 --hidden-size 256 --completion-length 128
 
-Each trainer runs in its own subprocess (so that peak memory is its own), alternating GRPO / method for `--repeats`
-rounds so that drifts of the machine hit both alike. Step time is TRL's own `step_time` metric (generation, scoring,
+Each trainer runs in its own subprocess (so that peak memory is its own), GRPO and the methods in a rotating order for
+`--repeats` rounds so that drifts of the machine hit all alike. Position shaping runs with `position_schedule="always"`
+(its most expensive setting) and PPL shaping with TRL's on-policy default (weights from the loss pass). Step time is TRL's own `step_time` metric (generation, scoring,
 forward and backward of one optimizer step); the first `--warmup-steps` steps are dropped. Peak memory is the
 process's peak resident set size on the CPU, `torch.cuda.max_memory_allocated` on a GPU. Reported as ratios of
 medians (method / GRPO).
@@ -22,6 +23,9 @@ import sys
 import tempfile
 
 
+METHODS = ("entropy_advantage", "ppl", "position")
+
+
 def build_run(args, trainer_name: str, output_dir: str):
     import torch
     from datasets import Dataset
@@ -29,7 +33,7 @@ def build_run(args, trainer_name: str, output_dir: str):
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
     from trl import GRPOConfig, GRPOTrainer
 
-    from trl_entropy import EntropyAdvantageGRPOConfig, EntropyAdvantageGRPOTrainer
+    from trl_entropy.methods import get_method
 
     # A word-level tokenizer over a vocabulary of the requested size: every id the model samples decodes.
     vocab = {"<pad>": 0, "<eos>": 1, **{f"w{i}": i for i in range(2, args.vocab_size)}}
@@ -75,15 +79,15 @@ def build_run(args, trainer_name: str, output_dir: str):
         learning_rate=1e-5,
         seed=0,
     )
-    if trainer_name == "grpo":
-        trainer = GRPOTrainer(model, length_reward, args=GRPOConfig(**common), train_dataset=dataset,
-                              processing_class=tokenizer)  # fmt: skip
-    else:
-        trainer = EntropyAdvantageGRPOTrainer(
-            model, length_reward, args=EntropyAdvantageGRPOConfig(**common), train_dataset=dataset,
-            processing_class=tokenizer,
-        )  # fmt: skip
-    return trainer
+    if trainer_name == "grpo":  # TRL's own trainer, not our subclass: the baseline is plain TRL
+        return GRPOTrainer(model, length_reward, args=GRPOConfig(**common), train_dataset=dataset,
+                           processing_class=tokenizer)  # fmt: skip
+    method = get_method(trainer_name)
+    if trainer_name == "position":
+        common["position_schedule"] = "always"
+    return method.trainer_class(
+        model, length_reward, args=method.config_class(**common), train_dataset=dataset, processing_class=tokenizer
+    )
 
 
 def run_one(args) -> None:
@@ -118,17 +122,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default=None, help="JSON file for the results")
-    parser.add_argument("--child", choices=["grpo", "entropy_advantage"], help=argparse.SUPPRESS)
+    parser.add_argument("--methods", nargs="+", default=["entropy_advantage", "ppl", "position"], choices=METHODS)
+    parser.add_argument("--child", choices=["grpo", *METHODS], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return run_one(args)
 
-    results = {"grpo": [], "entropy_advantage": []}
+    names = ["grpo", *args.methods]
+    results = {name: [] for name in names}
     forwarded = [
-        f"--{key.replace('_', '-')}={value}" for key, value in vars(args).items() if key not in ("child", "output")
+        f"--{key.replace('_', '-')}={value}"
+        for key, value in vars(args).items()
+        if key not in ("child", "output", "methods")
     ]
     for repeat in range(args.repeats):
-        for name in ("grpo", "entropy_advantage") if repeat % 2 == 0 else ("entropy_advantage", "grpo"):
+        order = names[repeat % len(names) :] + names[: repeat % len(names)]
+        for name in order:
             out = subprocess.run(
                 [sys.executable, __file__, *forwarded, "--child", name],
                 capture_output=True, text=True, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
@@ -141,21 +150,28 @@ def main() -> None:
     def median(name, key):
         return statistics.median(r[key] for r in results[name])
 
+    import torch
+
     summary = {
-        "device": "cuda: " + __import__("torch").cuda.get_device_name(0)
-        if __import__("torch").cuda.is_available()
+        "device": f"cuda: {torch.cuda.get_device_name(0)}"
+        if torch.cuda.is_available()
         else f"cpu: {platform.processor() or platform.machine()}, {args.threads} threads",
         "settings": {k: v for k, v in vars(args).items() if k not in ("child", "output")},
         "grpo_step_time_s": median("grpo", "median_step_time_s"),
-        "method_step_time_s": median("entropy_advantage", "median_step_time_s"),
         "grpo_peak_memory_mb": median("grpo", "peak_memory_mb"),
-        "method_peak_memory_mb": median("entropy_advantage", "peak_memory_mb"),
+        "methods": {},
         "runs": results,
     }
-    summary["time_ratio"] = summary["method_step_time_s"] / summary["grpo_step_time_s"]
-    summary["memory_ratio"] = summary["method_peak_memory_mb"] / summary["grpo_peak_memory_mb"]
-    print(f"step time ratio (entropy advantage / GRPO): {summary['time_ratio']:.3f}")
-    print(f"peak memory ratio (entropy advantage / GRPO): {summary['memory_ratio']:.3f}")
+    for name in args.methods:
+        time_s, memory_mb = median(name, "median_step_time_s"), median(name, "peak_memory_mb")
+        summary["methods"][name] = {
+            "step_time_s": time_s,
+            "peak_memory_mb": memory_mb,
+            "time_ratio": time_s / summary["grpo_step_time_s"],
+            "memory_ratio": memory_mb / summary["grpo_peak_memory_mb"],
+        }
+        print(f"{name}: step time ratio {time_s / summary['grpo_step_time_s']:.3f}, "
+              f"peak memory ratio {memory_mb / summary['grpo_peak_memory_mb']:.3f} (method / GRPOTrainer)")  # fmt: skip
     if args.output:
         with open(args.output, "w") as f:
             json.dump(summary, f, indent=2)
