@@ -17,8 +17,6 @@ its own config fields and logs its own metrics.
 
 from dataclasses import dataclass, field
 
-from trl.trainer.utils import get_config_model_id
-
 from .entropy_advantage import EntropyAdvantageGRPOConfig
 from .entropy_advantage.trainer import EntropyAdvantageShaper
 from .entropy_grpo_trainer import EntropyGRPOTrainer
@@ -77,12 +75,11 @@ class ShapingGRPOTrainer(EntropyGRPOTrainer):
 
     _tag_names = ["trl", "grpo", "trl-entropy", "advantage-shaping"]
     _name = "Advantage-Shaping GRPO"
+    config_class = ShapingGRPOConfig
+    _output_suffix = "Shaping-GRPO"
 
     def __init__(self, model, reward_funcs=None, args=None, **kwargs):
-        if args is None:
-            model_name = model if isinstance(model, str) else get_config_model_id(model.config)
-            args = ShapingGRPOConfig(f"{model_name.split('/')[-1]}-Shaping-GRPO")
-        if not hasattr(args, "shaping_methods"):
+        if args is not None and not hasattr(args, "shaping_methods"):
             raise TypeError(
                 f"ShapingGRPOTrainer needs a ShapingGRPOConfig (with `shaping_methods`), got {type(args).__name__}."
             )

@@ -23,7 +23,8 @@ from typing import Any
 
 import torch
 from transformers.trainer import TRAINER_STATE_NAME
-from trl import GRPOTrainer
+from trl import GRPOConfig, GRPOTrainer
+from trl.trainer.utils import get_config_model_id
 
 from .model_card import write_model_card
 from .shaper import AdvantageShaper
@@ -75,8 +76,14 @@ class EntropyGRPOTrainer(GRPOTrainer):
     _paper = dict(GRPOTrainer._paper)
     # Advantage shapers applied, in this order, by the default `shape_advantages`.
     shaper_classes: tuple[type[AdvantageShaper], ...] = ()
+    # Config built when no `args` are given, with `output_dir` "<model name>-<_output_suffix>".
+    config_class: type[GRPOConfig] = GRPOConfig
+    _output_suffix = "GRPO"
 
     def __init__(self, model, reward_funcs=None, args=None, callbacks=None, **kwargs):
+        if args is None:
+            model_name = model if isinstance(model, str) else get_config_model_id(model.config)
+            args = self.config_class(f"{model_name.split('/')[-1]}-{self._output_suffix}")
         self._loss_pass: _LossPass | None = None
         self.advantage_shapers = self.build_shapers(args)
         # Watches reward and entropy at every optimizer step and declares the plateau (arXiv 2508.02260); a

@@ -3,40 +3,31 @@
 
 from dataclasses import dataclass
 
-from trl import GRPOConfig
-
-from .composition import ShapingGRPOConfig, ShapingGRPOTrainer
-from .entropy_advantage import EntropyAdvantageGRPOConfig, EntropyAdvantageGRPOTrainer
+from .composition import ShapingGRPOTrainer
+from .entropy_advantage import EntropyAdvantageGRPOTrainer
 from .entropy_grpo_trainer import EntropyGRPOTrainer
-from .position_shaping import PositionShapingGRPOConfig, PositionShapingGRPOTrainer
-from .ppl_shaping import PPLShapingGRPOConfig, PPLShapingGRPOTrainer
+from .position_shaping import PositionShapingGRPOTrainer
+from .ppl_shaping import PPLShapingGRPOTrainer
 
 
 @dataclass(frozen=True)
 class Method:
-    """A trainable method: its config class, trainer class and one-line description."""
+    """A trainable method: its trainer class (which names its config class) and a one-line description."""
 
-    config_class: type
-    trainer_class: type
+    trainer_class: type[EntropyGRPOTrainer]
     description: str
+
+    @property
+    def config_class(self) -> type:
+        return self.trainer_class.config_class
 
 
 METHODS: dict[str, Method] = {
-    "grpo": Method(GRPOConfig, EntropyGRPOTrainer, "plain GRPO (TRL's loss, no shaping): the baseline"),
-    "entropy_advantage": Method(
-        EntropyAdvantageGRPOConfig,
-        EntropyAdvantageGRPOTrainer,
-        "entropy-based advantage shaping (arXiv 2506.14758)",
-    ),
-    "ppl": Method(
-        PPLShapingGRPOConfig, PPLShapingGRPOTrainer, "perplexity-based advantage shaping (arXiv 2508.02260)"
-    ),
-    "position": Method(
-        PositionShapingGRPOConfig, PositionShapingGRPOTrainer, "position-based advantage shaping (arXiv 2508.02260)"
-    ),
-    "shaping": Method(
-        ShapingGRPOConfig, ShapingGRPOTrainer, "several shaping methods in one run (`shaping_methods: [...]`)"
-    ),
+    "grpo": Method(EntropyGRPOTrainer, "plain GRPO (TRL's loss, no shaping): the baseline"),
+    "entropy_advantage": Method(EntropyAdvantageGRPOTrainer, "entropy-based advantage shaping (arXiv 2506.14758)"),
+    "ppl": Method(PPLShapingGRPOTrainer, "perplexity-based advantage shaping (arXiv 2508.02260)"),
+    "position": Method(PositionShapingGRPOTrainer, "position-based advantage shaping (arXiv 2508.02260)"),
+    "shaping": Method(ShapingGRPOTrainer, "several shaping methods in one run (`shaping_methods: [...]`)"),
 }
 
 

@@ -212,6 +212,12 @@ def build_model_card(
             [(key, value) for key, value in task_eval.items() if isinstance(value, int | float)],
             ("metric", "value"),
         )
+    plateau_step = trainer.stage_detector.plateau_step
+    results += "\n\nStage detector: " + (
+        f"plateau from step {plateau_step} (dashed line on the curves)."
+        if plateau_step is not None
+        else "no plateau declared."
+    )
     if curves_filename:
         results += f"\n\n![Training curves]({curves_filename})"
     sections.append("## Results\n\n" + results)
@@ -250,7 +256,10 @@ def write_model_card(
     if is_matplotlib_available() and trainer.state.log_history:
         try:
             plot_training_curves(
-                trainer.state.log_history, os.path.join(output_dir, CURVES_FILENAME), title=trainer._name
+                trainer.state.log_history,
+                os.path.join(output_dir, CURVES_FILENAME),
+                title=trainer._name,
+                stage_boundary=trainer.stage_detector.plateau_step,
             )
             curves = CURVES_FILENAME
         except ValueError:  # nothing plottable logged yet

@@ -73,7 +73,10 @@ def plot_training_curves(
     import matplotlib.pyplot as plt
 
     if keys is None:
-        method_keys = sorted({k for entry in log_history for k in entry if k.startswith("entropy/")})
+        # `entropy/plateau_step` is a constant once set: the dashed `stage_boundary` line shows it better.
+        method_keys = sorted(
+            {k for entry in log_history for k in entry if k.startswith("entropy/") and k != "entropy/plateau_step"}
+        )
         keys = [*DEFAULT_CURVES, *method_keys]
     series = {key: curve(log_history, key) for key in keys}
     series = {key: xy for key, xy in series.items() if xy[0]}

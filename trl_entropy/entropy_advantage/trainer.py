@@ -4,7 +4,6 @@ import textwrap
 from typing import Any
 
 import torch
-from trl.trainer.utils import get_config_model_id
 
 from ..entropy_grpo_trainer import EntropyGRPOTrainer
 from ..functional.entropy_advantage import check_entropy_advantage_params, entropy_advantage
@@ -80,13 +79,9 @@ class EntropyAdvantageGRPOTrainer(EntropyGRPOTrainer):
     _tag_names = ["trl", "grpo", "trl-entropy", "entropy-advantage"]
     _name = "Entropy-Advantage GRPO"
     _paper = PAPER_2506_14758
+    config_class = EntropyAdvantageGRPOConfig
+    _output_suffix = "EntropyAdvantage-GRPO"
     shaper_classes = (EntropyAdvantageShaper,)
-
-    def __init__(self, model, reward_funcs=None, args=None, **kwargs):
-        if args is None:
-            model_name = model if isinstance(model, str) else get_config_model_id(model.config)
-            args = EntropyAdvantageGRPOConfig(f"{model_name.split('/')[-1]}-EntropyAdvantage-GRPO")
-        super().__init__(model, reward_funcs, args=args, **kwargs)
 
     @property
     def entropy_advantage_alpha(self) -> float:

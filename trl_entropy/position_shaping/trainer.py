@@ -3,7 +3,6 @@
 from typing import Any
 
 import torch
-from trl.trainer.utils import get_config_model_id
 
 from ..entropy_grpo_trainer import EntropyGRPOTrainer
 from ..functional.position_shaping import position_shaped_advantages
@@ -100,10 +99,6 @@ class PositionShapingGRPOTrainer(EntropyGRPOTrainer):
     _tag_names = ["trl", "grpo", "trl-entropy", "position-shaping"]
     _name = "Position-Shaping GRPO"
     _paper = PAPER_2508_02260
+    config_class = PositionShapingGRPOConfig
+    _output_suffix = "PositionShaping-GRPO"
     shaper_classes = (PositionShaper,)
-
-    def __init__(self, model, reward_funcs=None, args=None, **kwargs):
-        if args is None:
-            model_name = model if isinstance(model, str) else get_config_model_id(model.config)
-            args = PositionShapingGRPOConfig(f"{model_name.split('/')[-1]}-PositionShaping-GRPO")
-        super().__init__(model, reward_funcs, args=args, **kwargs)

@@ -4,7 +4,6 @@ import textwrap
 from typing import Any
 
 import torch
-from trl.trainer.utils import get_config_model_id
 
 from ..entropy_grpo_trainer import EntropyGRPOTrainer
 from ..functional.ppl_shaping import (
@@ -177,10 +176,6 @@ class PPLShapingGRPOTrainer(EntropyGRPOTrainer):
     _tag_names = ["trl", "grpo", "trl-entropy", "ppl-shaping"]
     _name = "PPL-Shaping GRPO"
     _paper = PAPER_2508_02260
+    config_class = PPLShapingGRPOConfig
+    _output_suffix = "PPLShaping-GRPO"
     shaper_classes = (PPLShaper,)
-
-    def __init__(self, model, reward_funcs=None, args=None, **kwargs):
-        if args is None:
-            model_name = model if isinstance(model, str) else get_config_model_id(model.config)
-            args = PPLShapingGRPOConfig(f"{model_name.split('/')[-1]}-PPLShaping-GRPO")
-        super().__init__(model, reward_funcs, args=args, **kwargs)
