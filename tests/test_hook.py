@@ -181,3 +181,12 @@ def test_entropy_advantage_trainer_is_a_drop_in_for_a_plain_grpo_config(
     trainer.train()
     logged = {key for entry in trainer.state.log_history for key in entry}
     assert {"entropy/advantage_psi_mean", "entropy/advantage_psi_ratio", "entropy/advantage_clip_frac", "kl"} <= logged
+
+
+def test_positional_arguments_as_in_grpo_trainer(tiny_model, tokenizer, prompt_dataset, tmp_path):
+    args = GRPOConfig(**cpu_grpo_kwargs(tmp_path, max_steps=1))
+    # GRPOTrainer(model, reward_funcs, args, train_dataset, eval_dataset, processing_class, ...)
+    trainer = EntropyAdvantageGRPOTrainer(tiny_model, spread_reward, args, prompt_dataset, None, tokenizer)
+    assert trainer.train_dataset is prompt_dataset and trainer.processing_class is tokenizer
+    assert trainer.stage_detector in trainer.callback_handler.callbacks
+    trainer.train()

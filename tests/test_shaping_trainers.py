@@ -271,3 +271,10 @@ def test_composition_from_a_yaml_recipe(tmp_path):
                      "| `ppl_alpha` | 0.01 |", "| `entropy_advantage_alpha` | 0.4 |", "| `position_schedule` | auto |",
                      "| `shaping_methods` | ['ppl', 'entropy_advantage', 'position'] |"]:  # fmt: skip
         assert expected in card, expected
+
+
+def test_shaping_trainer_needs_its_config(tokenizer, prompt_dataset, tmp_path):
+    from trl import GRPOConfig
+
+    with pytest.raises(TypeError, match="ShapingGRPOTrainer needs a ShapingGRPOConfig"):
+        make(ShapingGRPOTrainer, GRPOConfig, tokenizer, prompt_dataset, tmp_path)

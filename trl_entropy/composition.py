@@ -78,13 +78,10 @@ class ShapingGRPOTrainer(EntropyGRPOTrainer):
     config_class = ShapingGRPOConfig
     _output_suffix = "Shaping-GRPO"
 
-    def __init__(self, model, reward_funcs=None, args=None, **kwargs):
-        if args is not None and not hasattr(args, "shaping_methods"):
+    def build_shapers(self, args):
+        if not hasattr(args, "shaping_methods"):
             raise TypeError(
                 f"ShapingGRPOTrainer needs a ShapingGRPOConfig (with `shaping_methods`), got {type(args).__name__}."
             )
-        super().__init__(model, reward_funcs, args=args, **kwargs)
-
-    def build_shapers(self, args):
         check_shaping_methods(args.shaping_methods)
         return [SHAPERS[name](args) for name in SHAPING_ORDER if name in args.shaping_methods]

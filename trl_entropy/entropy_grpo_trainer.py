@@ -15,6 +15,7 @@ TRL's loss code is never copied, so every `loss_type`, importance-sampling level
 KL term and metric of TRL keeps working, and TRL's fused LM head stays on (no `(B, T, V)` logits are materialised).
 """
 
+import inspect
 import json
 import math
 import os
@@ -32,6 +33,8 @@ from .stage_detector import StageDetector
 
 
 METRIC_PREFIX = "entropy/"
+# GRPOTrainer.__init__'s parameters after (self, model, reward_funcs, args), in order.
+_GRPO_INIT_PARAMETERS_AFTER_ARGS = tuple(inspect.signature(GRPOTrainer.__init__).parameters)[4:]
 
 
 @dataclass
@@ -80,7 +83,10 @@ class EntropyGRPOTrainer(GRPOTrainer):
     config_class: type[GRPOConfig] = GRPOConfig
     _output_suffix = "GRPO"
 
-    def __init__(self, model, reward_funcs=None, args=None, callbacks=None, **kwargs):
+    def __init__(self, model, reward_funcs=None, args=None, *more_args, **kwargs):
+        # Same signature as GRPOTrainer: name any further positional arguments so `callbacks` can be extended.
+        kwargs.update(zip(_GRPO_INIT_PARAMETERS_AFTER_ARGS, more_args, strict=False))
+        callbacks = kwargs.pop("callbacks", None)
         if args is None:
             model_name = model if isinstance(model, str) else get_config_model_id(model.config)
             args = self.config_class(f"{model_name.split('/')[-1]}-{self._output_suffix}")
