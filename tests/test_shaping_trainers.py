@@ -82,8 +82,18 @@ def test_ppl_uses_old_logps_when_trl_computes_them(tokenizer, prompt_dataset, tm
     )
     inputs = first_batch(trainer)
     assert "old_per_token_logps" in inputs and WEIGHTS_KEY in inputs and INDEX_KEY not in inputs
-    # The weights were computed on the unshuffled batch; recompute them from the stored per-completion lnPPL.
-    assert inputs[WEIGHTS_KEY].shape == (32,)
+    # The weights were computed at generation time from TRL's old log-probs, group by group: recompute them from the
+    # per-completion lnPPL stored with them, after undoing TRL's shuffle (groups are the 8 prompts' completions, and
+    # a batch of one process holds whole groups here, so grouping by prompt recovers them).
+    prompts = inputs["prompt_ids"].tolist()
+    groups = {}
+    for row, prompt in enumerate(prompts):
+        groups.setdefault(tuple(prompt), []).append(row)
+    assert sorted(len(rows) for rows in groups.values()) == [8, 8, 8, 8]
+    for rows in groups.values():
+        log_ppl = inputs["ppl_log_perplexity"][rows]
+        expected = ppl_advantage_weights((-log_ppl).unsqueeze(1), torch.ones(8, 1), 8, alpha=0.5)
+        torch.testing.assert_close(inputs[WEIGHTS_KEY][rows], expected)
     assert not torch.allclose(inputs[WEIGHTS_KEY], torch.ones(32))
 
 

@@ -7,6 +7,10 @@ from trl import GRPOConfig
 from ..functional.ppl_shaping import check_ppl_advantage_params
 
 
+# The authors' code clamps the factor to this range.
+DEFAULT_PPL_CLAMP = (0.8, 1.2)
+
+
 @dataclass
 class PPLShapingGRPOConfig(GRPOConfig):
     r"""
@@ -42,7 +46,7 @@ class PPLShapingGRPOConfig(GRPOConfig):
         metadata={"help": "Use std 1.0 when the group's std is below 1e-6 (authors' code)."},
     )
     ppl_clamp: list[float] | None = field(
-        default_factory=lambda: [0.8, 1.2],
+        default_factory=lambda: list(DEFAULT_PPL_CLAMP),
         metadata={"help": "Clamp the factor to [low, high], 0 < low <= 1 <= high (authors' code); null disables."},
     )
 

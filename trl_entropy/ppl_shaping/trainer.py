@@ -13,7 +13,7 @@ from ..functional.ppl_shaping import (
     ppl_shaped_advantages,
 )
 from ..shaper import AdvantageShaper
-from .config import PPLShapingGRPOConfig
+from .config import DEFAULT_PPL_CLAMP, PPLShapingGRPOConfig
 
 
 PAPER_2508_02260 = {
@@ -57,7 +57,7 @@ class PPLShaper(AdvantageShaper):
         self.alpha = getattr(args, "ppl_alpha", defaults.ppl_alpha)
         self.exclude_outliers = getattr(args, "ppl_exclude_outliers", defaults.ppl_exclude_outliers)
         self.sigma_floor = getattr(args, "ppl_sigma_floor", defaults.ppl_sigma_floor)
-        clamp = getattr(args, "ppl_clamp", [0.8, 1.2])
+        clamp = getattr(args, "ppl_clamp", DEFAULT_PPL_CLAMP)
         self.clamp = None if clamp is None else tuple(clamp)
         check_ppl_advantage_params(self.alpha, self.clamp, prefix="ppl_")
 
@@ -69,7 +69,7 @@ class PPLShaper(AdvantageShaper):
             "ppl_clamp": list(self.clamp) if self.clamp else None,
         }
 
-    def _global_weights(self, trainer, log_ppl: torch.Tensor, valid: torch.Tensor, num_generations: int):
+    def _global_weights(self, log_ppl: torch.Tensor, valid: torch.Tensor, num_generations: int):
         """Weights of every completion of every process, from per-completion lnPPL in global batch order."""
         # One value per completion is all the function needs: a (N, 1) "sequence" whose only log-prob is -lnPPL
         # (and whose mask says whether the completion had any token) has exactly that log-perplexity.
@@ -101,7 +101,7 @@ class PPLShaper(AdvantageShaper):
         valid = mask.sum(dim=1) > 0
         num_generations = trainer.num_generations if mode == "train" else trainer.num_generations_eval
         weights = self._global_weights(
-            trainer, trainer.accelerator.gather(log_ppl), trainer.accelerator.gather(valid), num_generations
+            trainer.accelerator.gather(log_ppl), trainer.accelerator.gather(valid), num_generations
         )
         start = trainer.accelerator.process_index * local_size
         batch[WEIGHTS_KEY] = weights[start : start + local_size]
@@ -153,7 +153,7 @@ class PPLShaper(AdvantageShaper):
                 "PPL shaping in the loss pass needs every completion of the generated batch in one pass "
                 "(steps_per_generation == 1)."
             )
-        sorted_weights = self._global_weights(trainer, all_log_ppl[order], all_valid[order], num_generations)
+        sorted_weights = self._global_weights(all_log_ppl[order], all_valid[order], num_generations)
         weights = torch.empty_like(sorted_weights)
         weights[order] = sorted_weights
         start = accelerator.process_index * log_ppl.numel()
@@ -166,7 +166,7 @@ class PPLShapingGRPOTrainer(EntropyGRPOTrainer):
     Exchange](https://huggingface.co/papers/2508.02260), Deng et al.).
 
     Each completion's advantage is multiplied by `1 - alpha * w`, `w` the z-score of its log-perplexity under the
-    rollout policy among the completions of its prompt (across processes). The paper follows its text: low-perplexity
+    rollout policy among the completions of its prompt (across processes). As in the paper's text, low-perplexity
     completions get the larger weight (the authors' default code path computes this weight but never applies it).
 
     Logged per step: `entropy/ppl_log_perplexity_mean`, `entropy/ppl_weight_mean`, `entropy/ppl_clamped_frac`.
