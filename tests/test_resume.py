@@ -55,3 +55,11 @@ def test_detector_and_schedule_resume(tokenizer, prompt_dataset, tmp_path):
     # The fixed schedule acted at step 3 (0-based) only, logged as step 4, in both runs.
     active = [e["entropy/position_active"] for e in resumed.state.log_history if "entropy/position_active" in e]
     assert active[-2:] == [0.0, 1.0]
+
+
+def test_a_second_train_call_restarts_the_detector(tokenizer, prompt_dataset, tmp_path):
+    trainer = make(tokenizer, prompt_dataset, tmp_path / "run", max_steps=2, save_strategy="no")
+    trainer.train()
+    assert [obs[0] for obs in trainer.stage_detector.state()["attributes"]["_history"]] == [1, 2]
+    trainer.train()  # from scratch again: steps 1 and 2 once more, not a "step must increase" error
+    assert [obs[0] for obs in trainer.stage_detector.state()["attributes"]["_history"]] == [1, 2]

@@ -278,6 +278,15 @@ class EntropyGRPOTrainer(GRPOTrainer):
                 self._metrics["train"][METRIC_PREFIX + "plateau_step"].append(float(self.stage_detector.plateau_step))
         super().log(logs, start_time)
 
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
+        if not resume_from_checkpoint:
+            # A run from scratch (also a second `train()` call) restarts at step 0: so does the detector, which
+            # otherwise would refuse observations at steps it has already seen.
+            fresh = StageDetector(**self.stage_detector.state()["args"])
+            for name, value in fresh.state()["attributes"].items():
+                setattr(self.stage_detector, name, value)
+        return super().train(resume_from_checkpoint, *args, **kwargs)
+
     def _load_optimizer_and_scheduler(self, checkpoint):
         super()._load_optimizer_and_scheduler(checkpoint)
         # transformers restores stateful callbacks only with `restore_callback_states_from_checkpoint=True`; the
