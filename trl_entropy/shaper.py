@@ -7,6 +7,7 @@ the generated batch, and maps advantages to advantages in each loss pass. `Entro
 applies the trainer's shapers one after the other, each seeing the previous one's output.
 """
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -23,9 +24,20 @@ class AdvantageShaper:
     name: str = ""
     #: The method's paper (`title`, `id`, `citation`), cited in model cards.
     paper: dict[str, str] = {}
+    #: The method's config class, whose field defaults are the paper's, and the names of its fields.
+    config_class: type | None = None
+    fields: tuple[str, ...] = ()
 
     def __init__(self, args: Any):
         self.args = args
+
+    def option(self, name: str) -> Any:
+        """A field of this method from `args`, or its default in `config_class` when `args` lacks it (a plain
+        `GRPOConfig`: the trainers are drop-ins and then use the paper's defaults)."""
+        if hasattr(self.args, name):
+            return getattr(self.args, name)
+        field = self.config_class.__dataclass_fields__[name]
+        return field.default_factory() if field.default is dataclasses.MISSING else field.default
 
     def on_generation(self, trainer: "EntropyGRPOTrainer", batch: dict[str, Any], mode: str) -> None:
         """
@@ -48,4 +60,4 @@ class AdvantageShaper:
 
     def hyperparameters(self) -> dict[str, Any]:
         """Values of this shaper's config fields, for the model card."""
-        return {}
+        return {name: self.option(name) for name in self.fields}

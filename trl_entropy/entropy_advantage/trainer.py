@@ -30,12 +30,13 @@ class EntropyAdvantageShaper(AdvantageShaper):
 
     name = "entropy_advantage"
     paper = PAPER_2506_14758
+    config_class = EntropyAdvantageGRPOConfig
+    fields = ("entropy_advantage_alpha", "entropy_advantage_kappa")
 
     def __init__(self, args: Any):
         super().__init__(args)
-        # A plain GRPOConfig is accepted so that the trainers are drop-ins; it gets the paper's defaults.
-        self.alpha = getattr(args, "entropy_advantage_alpha", EntropyAdvantageGRPOConfig.entropy_advantage_alpha)
-        self.kappa = getattr(args, "entropy_advantage_kappa", EntropyAdvantageGRPOConfig.entropy_advantage_kappa)
+        self.alpha = self.option("entropy_advantage_alpha")
+        self.kappa = self.option("entropy_advantage_kappa")
         check_entropy_advantage_params(self.alpha, self.kappa, "entropy_advantage_")
 
     def shape(self, trainer, advantages, per_token_logps, entropies, mask, inputs) -> torch.Tensor:
@@ -49,9 +50,6 @@ class EntropyAdvantageShaper(AdvantageShaper):
         trainer.log_metric("advantage_psi_ratio", (psi / abs_adv.clamp(min=1e-12) * nonzero).sum(), nonzero.sum())
         trainer.log_metric("advantage_clip_frac", (clip_binds * nonzero).sum(), nonzero.sum())
         return shaped
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return {"entropy_advantage_alpha": self.alpha, "entropy_advantage_kappa": self.kappa}
 
 
 class EntropyAdvantageGRPOTrainer(EntropyGRPOTrainer):

@@ -17,33 +17,32 @@ class PositionShaper(AdvantageShaper):
     name = "position"
     paper = PAPER_2508_02260
 
+    config_class = PositionShapingGRPOConfig
+    fields = (
+        "position_gamma",
+        "position_direction",
+        "position_scale",
+        "position_center",
+        "position_cap",
+        "position_schedule",
+        "position_start_step",
+        "position_num_steps",
+    )
+
     def __init__(self, args: Any):
         super().__init__(args)
-        defaults = PositionShapingGRPOConfig
-        self.gamma = getattr(args, "position_gamma", defaults.position_gamma)
-        self.direction = getattr(args, "position_direction", defaults.position_direction)
-        self.scale = getattr(args, "position_scale", defaults.position_scale)
-        self.center = getattr(args, "position_center", defaults.position_center)
-        self.cap = getattr(args, "position_cap", defaults.position_cap)
-        self.schedule = getattr(args, "position_schedule", defaults.position_schedule)
-        self.start_step = getattr(args, "position_start_step", defaults.position_start_step)
-        self.num_steps = getattr(args, "position_num_steps", defaults.position_num_steps)
+        self.gamma = self.option("position_gamma")
+        self.direction = self.option("position_direction")
+        self.scale = self.option("position_scale")
+        self.center = self.option("position_center")
+        self.cap = self.option("position_cap")
+        self.schedule = self.option("position_schedule")
+        self.start_step = self.option("position_start_step")
+        self.num_steps = self.option("position_num_steps")
         check_position_params(
             self.gamma, self.direction, self.scale, self.center, self.cap, self.schedule, self.start_step,
             self.num_steps,
         )  # fmt: skip
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return {
-            "position_gamma": self.gamma,
-            "position_direction": self.direction,
-            "position_scale": self.scale,
-            "position_center": self.center,
-            "position_cap": self.cap,
-            "position_schedule": self.schedule,
-            "position_start_step": self.start_step,
-            "position_num_steps": self.num_steps,
-        }
 
     def first_step(self, trainer) -> int | None:
         """First optimizer step (0-based, as `state.global_step` counts before the step) with the bonus on."""

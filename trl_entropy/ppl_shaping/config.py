@@ -7,10 +7,6 @@ from trl import GRPOConfig
 from ..functional.ppl_shaping import check_ppl_advantage_params
 
 
-# The authors' code clamps the factor to this range.
-DEFAULT_PPL_CLAMP = (0.8, 1.2)
-
-
 @dataclass
 class PPLShapingGRPOConfig(GRPOConfig):
     r"""
@@ -46,7 +42,7 @@ class PPLShapingGRPOConfig(GRPOConfig):
         metadata={"help": "Use std 1.0 when the group's std is below 1e-6 (authors' code)."},
     )
     ppl_clamp: list[float] | None = field(
-        default_factory=lambda: list(DEFAULT_PPL_CLAMP),
+        default_factory=lambda: [0.8, 1.2],  # authors' code
         metadata={"help": "Clamp the factor to [low, high], 0 < low <= 1 <= high (authors' code); null disables."},
     )
 

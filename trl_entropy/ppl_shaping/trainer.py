@@ -13,7 +13,7 @@ from ..functional.ppl_shaping import (
     ppl_shaped_advantages,
 )
 from ..shaper import AdvantageShaper
-from .config import DEFAULT_PPL_CLAMP, PPLShapingGRPOConfig
+from .config import PPLShapingGRPOConfig
 
 
 PAPER_2508_02260 = {
@@ -51,23 +51,17 @@ class PPLShaper(AdvantageShaper):
     name = "ppl"
     paper = PAPER_2508_02260
 
+    config_class = PPLShapingGRPOConfig
+    fields = ("ppl_alpha", "ppl_exclude_outliers", "ppl_sigma_floor", "ppl_clamp")
+
     def __init__(self, args: Any):
         super().__init__(args)
-        defaults = PPLShapingGRPOConfig
-        self.alpha = getattr(args, "ppl_alpha", defaults.ppl_alpha)
-        self.exclude_outliers = getattr(args, "ppl_exclude_outliers", defaults.ppl_exclude_outliers)
-        self.sigma_floor = getattr(args, "ppl_sigma_floor", defaults.ppl_sigma_floor)
-        clamp = getattr(args, "ppl_clamp", DEFAULT_PPL_CLAMP)
+        self.alpha = self.option("ppl_alpha")
+        self.exclude_outliers = self.option("ppl_exclude_outliers")
+        self.sigma_floor = self.option("ppl_sigma_floor")
+        clamp = self.option("ppl_clamp")
         self.clamp = None if clamp is None else tuple(clamp)
         check_ppl_advantage_params(self.alpha, self.clamp, prefix="ppl_")
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return {
-            "ppl_alpha": self.alpha,
-            "ppl_exclude_outliers": self.exclude_outliers,
-            "ppl_sigma_floor": self.sigma_floor,
-            "ppl_clamp": list(self.clamp) if self.clamp else None,
-        }
 
     def _global_weights(self, log_ppl: torch.Tensor, valid: torch.Tensor, num_generations: int):
         """Weights of every completion of every process, from per-completion lnPPL in global batch order."""
