@@ -7,6 +7,7 @@ from . import functional
 from .composition import ShapingGRPOConfig, ShapingGRPOTrainer
 from .entropy_advantage import EntropyAdvantageGRPOConfig, EntropyAdvantageGRPOTrainer
 from .entropy_grpo_trainer import EntropyGRPOTrainer
+from .paec import PAECGRPOConfig, PAECGRPOTrainer
 from .position_shaping import PositionShapingGRPOConfig, PositionShapingGRPOTrainer
 from .ppl_shaping import PPLShapingGRPOConfig, PPLShapingGRPOTrainer
 from .shaper import AdvantageShaper
@@ -18,6 +19,8 @@ __all__ = [
     "EntropyAdvantageGRPOConfig",
     "EntropyAdvantageGRPOTrainer",
     "EntropyGRPOTrainer",
+    "PAECGRPOConfig",
+    "PAECGRPOTrainer",
     "PPLShapingGRPOConfig",
     "PPLShapingGRPOTrainer",
     "PositionShapingGRPOConfig",

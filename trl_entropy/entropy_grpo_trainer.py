@@ -46,6 +46,8 @@ class _LossPass:
     per_token_logps: torch.Tensor | None = None
     entropies: torch.Tensor | None = None
     mask: torch.Tensor | None = None
+    # final hidden states of the completion positions, (B, T, H), detached; only with `capture_hidden_states`
+    hidden_states: torch.Tensor | None = None
     # name -> (sum, count) of this micro-batch; reduced across processes once, at the end of the pass
     metrics: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
 
@@ -82,6 +84,11 @@ class EntropyGRPOTrainer(GRPOTrainer):
     # Config built when no `args` are given, with `output_dir` "<model name>-<_output_suffix>".
     config_class: type[GRPOConfig] = GRPOConfig
     _output_suffix = "GRPO"
+    # Whether the loss pass keeps the policy's final hidden states for the hooks (see `loss_pass_hidden_states`).
+    capture_hidden_states: bool = False
+    # Attributes holding stateful callbacks (`ExportableState`) that are always restored on resume and reset by a
+    # `train()` from scratch; subclasses append theirs.
+    _stateful_callback_attributes: tuple[str, ...] = ("stage_detector",)
 
     def __init__(self, model, reward_funcs=None, args=None, *more_args, **kwargs):
         # Same signature as GRPOTrainer: name any further positional arguments so `callbacks` can be extended.
@@ -95,8 +102,14 @@ class EntropyGRPOTrainer(GRPOTrainer):
         # Watches reward and entropy at every optimizer step and declares the plateau (arXiv 2508.02260); a
         # stateful callback, so the Trainer saves it in `trainer_state.json` and restores it on resume.
         self.stage_detector = StageDetector(**stage_detector_kwargs(args))
-        callbacks = [*(callbacks or []), self.stage_detector]
+        self.build_stateful_callbacks(args)
+        own = [getattr(self, name) for name in self._stateful_callback_attributes]
+        callbacks = [*(callbacks or []), *own]
         super().__init__(model, reward_funcs, args=args, callbacks=callbacks, **kwargs)
+
+    def build_stateful_callbacks(self, args) -> None:
+        """Create the stateful callbacks a subclass lists in `_stateful_callback_attributes` (besides the stage
+        detector), as attributes of that name. Called before `GRPOTrainer.__init__`."""
 
     def build_shapers(self, args) -> list[AdvantageShaper]:
         """The shapers of this trainer; by default one of each class in `shaper_classes`."""
@@ -194,6 +207,21 @@ class EntropyGRPOTrainer(GRPOTrainer):
             torch.as_tensor(count, dtype=torch.float32, device=device).detach().reshape(()),
         )
 
+    def loss_pass_hidden_states(self) -> torch.Tensor:
+        r"""
+        Final hidden states (the LM head's input) of the completion positions in the current loss pass, `(B, T, H)`,
+        detached; the same forward as the log-probs and entropies the hooks receive. Only for subclasses that set
+        `capture_hidden_states = True`, from `shape_advantages` or `extra_loss`.
+
+        They are an activation the LM head's backward keeps anyway, so holding a reference costs no memory.
+        """
+        loss_pass = self._loss_pass
+        if loss_pass is None or loss_pass.hidden_states is None:
+            raise RuntimeError(
+                "Hidden states are only available inside a loss pass of a trainer with `capture_hidden_states = True`."
+            )
+        return loss_pass.hidden_states
+
     def method_hyperparameters(self) -> dict[str, Any]:
         """Values of this method's hyperparameters (those of every shaper, in order), for the model card."""
         values = {}
@@ -229,14 +257,32 @@ class EntropyGRPOTrainer(GRPOTrainer):
             self._loss_pass = None
         return loss
 
-    def _get_per_token_logps_and_entropies(self, *args, **kwargs):
-        per_token_logps, entropies, aux_loss = super()._get_per_token_logps_and_entropies(*args, **kwargs)
+    def _get_per_token_logps_and_entropies(self, model, *args, **kwargs):
         loss_pass = self._loss_pass
         # Only the first forward of a loss pass is the policy forward; the generation-time forwards (old and
         # reference log-probs) run outside `_compute_loss` and are left alone.
-        if loss_pass is not None and not loss_pass.forward_seen and entropies is not None:
+        policy_forward = loss_pass is not None and not loss_pass.forward_seen
+        captured = []
+        hook = None
+        if policy_forward and self.capture_hidden_states:
+            # TRL's fused head calls the backbone module and reads the head's weight directly, so the backbone's
+            # output is the head's input. The hook lives for this call only: reference forwards and activation
+            # recomputation in the backward are not captured.
+            backbone = policy_modules(model)[1]
+            hook = backbone.register_forward_hook(lambda module, args, output: captured.append(output[0].detach()))
+        try:
+            per_token_logps, entropies, aux_loss = super()._get_per_token_logps_and_entropies(model, *args, **kwargs)
+        finally:
+            if hook is not None:
+                hook.remove()
+        if policy_forward and entropies is not None:
             loss_pass.forward_seen = True
             inputs = loss_pass.inputs
+            if hook is not None:
+                num_positions = per_token_logps.size(1)
+                # Hidden state i predicts token i + 1: the completion's T tokens are predicted from T positions
+                # ending one before the last.
+                loss_pass.hidden_states = torch.cat([h[:, -num_positions - 1 : -1] for h in captured], dim=0)
             mask = inputs["completion_mask"]
             if "tool_mask" in inputs:  # same effective mask as TRL's loss
                 mask = mask * inputs["tool_mask"]
@@ -280,26 +326,33 @@ class EntropyGRPOTrainer(GRPOTrainer):
 
     def train(self, resume_from_checkpoint=None, *args, **kwargs):
         if not resume_from_checkpoint:
-            # A run from scratch (also a second `train()` call) restarts at step 0: so does the detector, which
-            # otherwise would refuse observations at steps it has already seen.
-            fresh = StageDetector(**self.stage_detector.state()["args"])
-            for name, value in fresh.state()["attributes"].items():
-                setattr(self.stage_detector, name, value)
+            # A run from scratch (also a second `train()` call) restarts at step 0: so do the stateful callbacks (the
+            # detector otherwise would refuse observations at steps it has already seen).
+            for attribute in self._stateful_callback_attributes:
+                callback = getattr(self, attribute)
+                fresh = type(callback)(**callback.state()["args"])
+                for name, value in fresh.state()["attributes"].items():
+                    setattr(callback, name, value)
         return super().train(resume_from_checkpoint, *args, **kwargs)
 
     def _load_optimizer_and_scheduler(self, checkpoint):
         super()._load_optimizer_and_scheduler(checkpoint)
-        # transformers restores stateful callbacks only with `restore_callback_states_from_checkpoint=True`; the
-        # stage detector decides when schedules start, so it is always restored.
-        # With that flag transformers has already swapped in a new instance: keep feeding the one it will save.
-        self.stage_detector = next(cb for cb in self.callback_handler.callbacks if isinstance(cb, StageDetector))
+        # transformers restores stateful callbacks only with `restore_callback_states_from_checkpoint=True`; ours
+        # (the stage detector decides when schedules start, PAEC's anchor sets its floor) are always restored.
         state_path = None if checkpoint is None else os.path.join(checkpoint, TRAINER_STATE_NAME)
+        saved_states = {}
         if state_path is not None and os.path.isfile(state_path):
             with open(state_path) as f:
-                saved = json.load(f).get("stateful_callbacks", {}).get(type(self.stage_detector).__name__)
+                saved_states = json.load(f).get("stateful_callbacks", {})
+        for attribute in self._stateful_callback_attributes:
+            callback_class = type(getattr(self, attribute))
+            # With that flag transformers has already swapped in a new instance: keep feeding the one it will save.
+            callback = next(cb for cb in self.callback_handler.callbacks if isinstance(cb, callback_class))
+            setattr(self, attribute, callback)
+            saved = saved_states.get(callback_class.__name__)
             saved = saved[0] if isinstance(saved, list) else saved
             for name, value in (saved or {}).get("attributes", {}).items():
-                setattr(self.stage_detector, name, value)
+                setattr(callback, name, value)
 
     def _flush_method_metrics(self, loss_pass: _LossPass) -> None:
         if not loss_pass.metrics:
@@ -339,6 +392,16 @@ class EntropyGRPOTrainer(GRPOTrainer):
         if not self.is_world_process_zero():
             return
         write_model_card(self, model_name=model_name, dataset_name=dataset_name, tags=tags)
+
+
+def policy_modules(model) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:
+    """The causal LM under any Accelerate/DDP/PEFT wrapping, its backbone (the module TRL's fused head calls) and its
+    LM head."""
+    while hasattr(model, "module") and isinstance(model.module, torch.nn.Module):  # DDP, DeepSpeed engine
+        model = model.module
+    if hasattr(model, "get_base_model"):  # PEFT
+        model = model.get_base_model()
+    return model, model.base_model, model.get_output_embeddings()
 
 
 def stage_detector_kwargs(args) -> dict[str, Any]:

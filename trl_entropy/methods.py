@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from .composition import ShapingGRPOTrainer
 from .entropy_advantage import EntropyAdvantageGRPOTrainer
 from .entropy_grpo_trainer import EntropyGRPOTrainer
+from .paec import PAECGRPOTrainer
 from .position_shaping import PositionShapingGRPOTrainer
 from .ppl_shaping import PPLShapingGRPOTrainer
 
@@ -27,6 +28,7 @@ METHODS: dict[str, Method] = {
     "entropy_advantage": Method(EntropyAdvantageGRPOTrainer, "entropy-based advantage shaping (arXiv 2506.14758)"),
     "ppl": Method(PPLShapingGRPOTrainer, "perplexity-based advantage shaping (arXiv 2508.02260)"),
     "position": Method(PositionShapingGRPOTrainer, "position-based advantage shaping (arXiv 2508.02260)"),
+    "paec": Method(PAECGRPOTrainer, "PAEC: soft mask + anchored entropy floor (arXiv 2606.08543)"),
     "shaping": Method(ShapingGRPOTrainer, "several shaping methods in one run (`shaping_methods: [...]`)"),
 }
 

@@ -2,6 +2,17 @@
 """Pure tensor functions: the mathematics of every method, free of trainer state."""
 
 from .entropy_advantage import check_entropy_advantage_params, entropy_advantage
+from .paec import (
+    DecisionStatistics,
+    check_paec_params,
+    decision_score,
+    decision_statistics,
+    nucleus_entropy,
+    nucleus_statistics,
+    paec_penalty,
+    soft_mask,
+    top2_gap,
+)
 from .position_shaping import (
     check_position_advantage_params,
     position_bonus,
@@ -17,6 +28,15 @@ from .ppl_shaping import (
 
 
 __all__ = [
+    "DecisionStatistics",
+    "check_paec_params",
+    "decision_score",
+    "decision_statistics",
+    "nucleus_entropy",
+    "nucleus_statistics",
+    "paec_penalty",
+    "soft_mask",
+    "top2_gap",
     "check_entropy_advantage_params",
     "check_position_advantage_params",
     "check_ppl_advantage_params",
