@@ -103,14 +103,15 @@ def main() -> None:
         table[variant] = {key: stats(rows, key) for key in rows[0] if key not in ("variant", "seed")}
     print("| variant | pass@1 after | greedy after | entropy (last 50) | masked entropy | penalty active |")
     print("| --- | --- | --- | --- | --- | --- |")
+
+    def cell(row, key, digits=3):
+        value = row[key]
+        return "-" if value is None else f"{value['mean']:.{digits}f} ± {value['std']:.{digits}f}"
+
     for variant, row in table.items():
-
-        def cell(key, digits=3):
-            value = row[key]
-            return "-" if value is None else f"{value['mean']:.{digits}f} ± {value['std']:.{digits}f}"
-
-        print(f"| {variant} | {cell('pass_at_1_after')} | {cell('greedy_after')} | {cell('entropy_last')} | "
-              f"{cell('masked_entropy_last')} | {cell('penalty_active_last', 2)} |")  # fmt: skip
+        print(f"| {variant} | {cell(row, 'pass_at_1_after')} | {cell(row, 'greedy_after')} | "
+              f"{cell(row, 'entropy_last')} | {cell(row, 'masked_entropy_last')} | "
+              f"{cell(row, 'penalty_active_last', 2)} |")  # fmt: skip
     if args.output:
         with open(args.output, "w") as f:
             json.dump({"settings": vars(args), "table": table, "runs": results}, f, indent=2)

@@ -30,6 +30,8 @@ def test_recipes_exist():
         "tiny/shaping.yaml",
         "qwen2.5-7b/ppl/config_grpo.yaml",
         "qwen2.5-7b/position/config_grpo.yaml",
+        "tiny/paec.yaml",
+        "qwen2.5-math-1.5b/paec/config_grpo.yaml",
     } <= names
     assert {p.stem for p in ACCELERATE_CONFIGS} >= {"single_process", "ddp", "fsdp2", "zero3"}
 
@@ -71,7 +73,7 @@ def test_unknown_method_is_an_error(tmp_path):
     recipe.write_text("method: entropy_magic\n")
     with pytest.raises(
         ValueError,
-        match="Unknown method 'entropy_magic'; valid methods: entropy_advantage, grpo, position, ppl, shaping",
+        match="Unknown method 'entropy_magic'; valid methods: entropy_advantage, grpo, paec, position, ppl, shaping",
     ):
         parse_args(["--config", str(recipe)])
 

@@ -10,6 +10,14 @@ from typing import Any
 
 # Panels drawn first when present, in this order; method metrics (`entropy/...`) follow.
 DEFAULT_CURVES = ("reward", "entropy", "completions/mean_length", "frac_reward_zero_std")
+# Quantities drawn together in one panel (title -> keys) when present, instead of one panel each.
+CURVE_GROUPS = {
+    "PAEC: masked vs unmasked entropy": (
+        "entropy/paec_masked_entropy",
+        "entropy/paec_unmasked_entropy",
+        "entropy/paec_floor",
+    ),
+}
 
 
 def is_matplotlib_available() -> bool:
@@ -43,7 +51,7 @@ def curve(log_history: Sequence[dict[str, Any]], key: str) -> tuple[list[int], l
 def plot_training_curves(
     log_history: Sequence[dict[str, Any]],
     output_path: str | os.PathLike,
-    keys: Sequence[str] | None = None,
+    keys: Sequence[str | tuple[str, ...]] | None = None,
     title: str | None = None,
     stage_boundary: int | None = None,
 ) -> list[str]:
@@ -55,9 +63,11 @@ def plot_training_curves(
             `trainer.state.log_history`, or the `log_history` of a `trainer_state.json` (see [`load_log_history`]).
         output_path (`str` or `os.PathLike`):
             Where to write the PNG.
-        keys (`Sequence[str]`, *optional*):
-            Logged keys to plot. Defaults to reward, entropy, mean completion length, the share of zero-spread
-            groups, and every `entropy/...` method metric present.
+        keys (`Sequence[str | tuple[str, ...]]`, *optional*):
+            Logged keys to plot, one panel each; a tuple of keys shares one panel (one line per key). Defaults to
+            reward, entropy, mean completion length, the share of zero-spread groups, every `entropy/...` method
+            metric present, and the groups of `CURVE_GROUPS` (e.g. PAEC's masked and unmasked entropy with its floor)
+            in one panel each.
         title (`str`, *optional*):
             Figure title.
         stage_boundary (`int`, *optional*):
@@ -77,27 +87,36 @@ def plot_training_curves(
         method_keys = sorted(
             {k for entry in log_history for k in entry if k.startswith("entropy/") and k != "entropy/plateau_step"}
         )
-        keys = [*DEFAULT_CURVES, *method_keys]
-    series = {key: curve(log_history, key) for key in keys}
-    series = {key: xy for key, xy in series.items() if xy[0]}
-    if not series:
+        grouped = [group for group in CURVE_GROUPS.values() if any(key in method_keys for key in group)]
+        in_groups = {key for group in grouped for key in group}
+        keys = [*DEFAULT_CURVES, *grouped, *(key for key in method_keys if key not in in_groups)]
+    titles = {group: title for title, group in CURVE_GROUPS.items()}
+    panels = {}  # title -> {key: (steps, values)}
+    for entry in keys:
+        group = (entry,) if isinstance(entry, str) else tuple(entry)
+        lines = {key: xy for key in group if (xy := curve(log_history, key))[0]}
+        if lines:
+            panels[titles.get(group, " / ".join(group))] = lines
+    if not panels:
         raise ValueError(f"None of the keys {list(keys)} has a logged value; nothing to plot.")
-    columns = min(3, len(series))
-    rows = math.ceil(len(series) / columns)
+    columns = min(3, len(panels))
+    rows = math.ceil(len(panels) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.0 * rows), squeeze=False)
-    for ax, (key, (steps, values)) in zip(axes.flat, series.items(), strict=False):
-        ax.plot(steps, values, linewidth=1.2)
-        ax.set_title(key, fontsize=10)
+    for ax, (panel_title, lines) in zip(axes.flat, panels.items(), strict=False):
+        for key, (steps, values) in lines.items():
+            ax.plot(steps, values, linewidth=1.2, label=key if len(lines) > 1 else None)
+        ax.set_title(panel_title, fontsize=10)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
         if stage_boundary is not None:
             ax.axvline(stage_boundary, color="tab:red", linestyle="--", linewidth=1.0, label="plateau")
-            ax.legend(fontsize=8)
-    for ax in list(axes.flat)[len(series) :]:
+        if stage_boundary is not None or len(lines) > 1:
+            ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(output_path, dpi=100)
     plt.close(fig)
-    return list(series)
+    return [key for lines in panels.values() for key in lines]

@@ -27,6 +27,9 @@ DEFAULT_TILE_LOGITS = 2**24
 # up to the whole vocabulary, so the result is exact whatever the nucleus size.
 _FIRST_CANDIDATES = 64
 _CANDIDATE_GROWTH = 16
+# Mass within this of `top_p` counts as reaching it: float32 sums of probabilities are off by about this much, and a
+# distribution like (0.5, 0.3, 0.2) with top_p = 0.5 must give the one-token nucleus.
+_MASS_TOLERANCE = 1e-6
 
 
 class DecisionStatistics(NamedTuple):
@@ -45,15 +48,19 @@ def _nucleus_from_sorted(sorted_logps: torch.Tensor, top_p: float) -> tuple[torc
     probs = sorted_logps.exp()
     cumulative = probs.cumsum(-1)
     # The nucleus is the smallest prefix whose mass reaches top_p: token j is in it while the mass before j is < top_p.
-    in_nucleus = (cumulative - probs) < top_p
+    # top_p = 1 is the whole distribution, every token however small
+    threshold = top_p - _MASS_TOLERANCE if top_p < 1 else math.inf
+    in_nucleus = (cumulative - probs) < threshold
     in_nucleus[..., 0] = True
-    covered = cumulative[..., -1] >= top_p
+    covered = cumulative[..., -1] >= threshold
     kept = probs * in_nucleus
     mass = kept.sum(-1)
     # Renormalised entropy: -sum (p/P) log(p/P) = log P - sum p log p / P
     plogp = torch.where(in_nucleus, probs * sorted_logps, torch.zeros_like(probs)).sum(-1)
-    entropy = (mass.log() - plogp / mass).clamp(min=0.0)
-    return entropy, in_nucleus.sum(-1).to(sorted_logps.dtype), covered
+    size = in_nucleus.sum(-1)
+    # a one-token nucleus has entropy exactly 0 (the formula leaves float32 rounding)
+    entropy = torch.where(size > 1, (mass.log() - plogp / mass).clamp(min=0.0), 0.0)
+    return entropy, size.to(sorted_logps.dtype), covered
 
 
 def nucleus_statistics(logits: torch.Tensor, top_p: float = 0.95) -> DecisionStatistics:
@@ -61,7 +68,8 @@ def nucleus_statistics(logits: torch.Tensor, top_p: float = 0.95) -> DecisionSta
     Nucleus entropy, nucleus size and top-2 log-prob gap of the distributions `softmax(logits)`, exactly.
 
     The nucleus of a distribution is the smallest set of its most likely tokens whose total probability is at least
-    `top_p` (ties broken by `torch.topk`/`torch.sort` order). The best 64 tokens are looked at first; only rows whose
+    `top_p` (ties broken by `torch.topk` order; a mass within `1e-6` of `top_p` counts as reaching it, the float32
+    rounding of the running sum). The best 64 tokens are looked at first; only rows whose
     nucleus is larger are redone with more candidates, up to a full sort, so the cost stays near one `topk` for
     peaked distributions. Computed in float32, without gradient.
 

@@ -51,9 +51,15 @@ class PAECAnchor(TrainerCallback, ExportableState):
         self.count = 0.0
         self.value: float | None = None
 
+    def collecting(self, step: int) -> bool:
+        """Whether micro-batches of optimizer step `step` (0-based) go into the anchor: during the first
+        `anchor_steps` steps, and after them as long as no masked position has been seen (then the anchor is frozen
+        as soon as there is one)."""
+        return self.value is None and (step < self.anchor_steps or self.count == 0)
+
     def add(self, step: int, total: float, count: float) -> None:
         """Add one micro-batch of optimizer step `step` (0-based) while the anchor is being collected."""
-        if self.value is None and step < self.anchor_steps:
+        if self.collecting(step):
             self.total += total
             self.count += count
 
@@ -125,9 +131,8 @@ class PAECGRPOTrainer(EntropyGRPOTrainer):
             # Min-entropy <= Shannon entropy: H <= -log(top_p) gives p_1 >= exp(-H) >= top_p, so the nucleus is the
             # best token alone, its entropy 0, and the geometric score 0, whatever the top-2 gap.
             project = valid & (detached > -math.log(top_p))
-        stats = self._decision_statistics(project)
+        stats, vocab_size = self._decision_statistics(project)
         nucleus_size = torch.where(project, stats.nucleus_size, torch.ones_like(stats.nucleus_size))
-        vocab_size = policy_modules(self.model)[2].weight.size(0)
         if options["paec_entropy_normalization"] == "vocab":
             normalizer = math.log(vocab_size)
         else:
@@ -156,7 +161,7 @@ class PAECGRPOTrainer(EntropyGRPOTrainer):
         training = self.model.training
         step = self.state.global_step
         if training and self.paec_anchor.value is None:
-            if step < self.paec_anchor.anchor_steps:
+            if self.paec_anchor.collecting(step):
                 totals = self.accelerator.reduce(torch.stack([masked_sum, weight_sum]), reduction="sum").tolist()
                 self.paec_anchor.add(step, *totals)
             self.paec_anchor.freeze_if_due(step)
@@ -182,7 +187,8 @@ class PAECGRPOTrainer(EntropyGRPOTrainer):
         return penalty
 
     def _decision_statistics(self, positions: torch.Tensor):
-        """Nucleus statistics at `positions` from this loss pass's hidden states, through the LM head in tiles."""
+        """Nucleus statistics at `positions` from this loss pass's hidden states, through the LM head in tiles, and
+        the vocabulary size (read inside the gather: ZeRO-3 leaves an empty weight outside it)."""
         causal_lm, _, lm_head = policy_modules(self.model)
         scale, softcap = logit_transform(causal_lm.config.get_text_config())
         weight, bias = lm_head.weight, lm_head.bias
@@ -191,8 +197,9 @@ class PAECGRPOTrainer(EntropyGRPOTrainer):
             if hasattr(weight, "full_tensor"):  # FSDP2 shards the head as a DTensor
                 weight = weight.full_tensor()
                 bias = None if bias is None else bias.full_tensor()
-            return decision_statistics(
-                hidden_states.to(weight.device),
+            stats = decision_statistics(
+                # the head may run in float32 (`cast_lm_head_to_fp32`) while the backbone ran in bfloat16
+                hidden_states.to(weight.device, weight.dtype),
                 weight.detach(),
                 None if bias is None else bias.detach(),
                 top_p=self.paec["paec_top_p"],
@@ -202,6 +209,7 @@ class PAECGRPOTrainer(EntropyGRPOTrainer):
                 mask=positions.to(weight.device),
                 tile_size=self.paec["paec_tile_size"],
             )
+            return stats, weight.size(0)
 
     def _gather_scores(self, local: torch.Tensor) -> torch.Tensor:
         """Scores of the valid positions of every process (scores are >= 0, so -1 marks padding)."""

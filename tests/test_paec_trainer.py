@@ -1,0 +1,232 @@
+# Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
+"""`PAECGRPOTrainer`: the penalty it adds equals the definition computed from full logits; training, ablations,
+resume."""
+
+import json
+import math
+
+import pytest
+import torch
+from conftest import cpu_grpo_kwargs
+from trl import GRPOConfig, GRPOTrainer
+
+from trl_entropy import PAECGRPOConfig, PAECGRPOTrainer
+from trl_entropy.functional import decision_score, nucleus_statistics, paec_penalty, soft_mask
+from trl_entropy.tasks import countdown_reward, load_tiny_policy
+
+
+def make(tokenizer, dataset, output_dir, model=None, config_class=PAECGRPOConfig, **overrides):
+    if model is None:
+        model, _ = load_tiny_policy()
+    kwargs = cpu_grpo_kwargs(
+        output_dir, per_device_train_batch_size=16, num_generations=8, max_completion_length=12, max_steps=3
+    )
+    kwargs.update(overrides)
+    return PAECGRPOTrainer(
+        model=model,
+        reward_funcs=countdown_reward,
+        args=config_class(**kwargs),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+    )
+
+
+def first_batch(trainer):
+    trainer.model.train()
+    trainer.current_gradient_accumulation_steps = trainer.args.gradient_accumulation_steps
+    return trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+
+
+def full_logits(trainer, inputs):
+    """The (B, T, V) completion logits at the training temperature, from the model's ordinary forward."""
+    input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
+    attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
+    with torch.no_grad():
+        logits = trainer.model(input_ids=input_ids, attention_mask=attention_mask).logits
+    num_positions = inputs["completion_ids"].size(1)
+    return logits[:, -num_positions - 1 : -1].float() / trainer.temperature
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"paec_skip_confident": False, "paec_mask_temperature": 0.0},
+        {"paec_score_combination": "arithmetic", "paec_entropy_normalization": "nucleus", "paec_top_p": 0.8},
+        {"paec_use_mask": False},
+    ],
+)
+def test_penalty_equals_the_definition_from_full_logits(overrides, tokenizer, prompt_dataset, tmp_path):
+    trainer = make(tokenizer, prompt_dataset, tmp_path, paec_beta=3.0, temperature=0.9, **overrides)
+    inputs = first_batch(trainer)
+    trainer.paec_anchor.value = 2.0  # floor 0.8 * 2.0 = 1.6 nats, above the policy's masked entropy
+    loss = trainer.compute_loss(trainer.model, inputs)
+    trl_loss = GRPOTrainer._compute_loss(trainer, trainer.model, inputs)
+
+    # The definition, from the full logits of an ordinary forward (no tiles, no skipping).
+    args = trainer.args
+    logits = full_logits(trainer, inputs)
+    mask = inputs["completion_mask"].float()
+    log_probs = logits.log_softmax(-1)
+    entropies = -(log_probs.exp() * log_probs).sum(-1)
+    stats = nucleus_statistics(logits, args.paec_top_p)
+    if args.paec_entropy_normalization == "vocab":
+        normalizer = math.log(logits.size(-1))
+    else:
+        normalizer = stats.nucleus_size.log()
+    scores = decision_score(
+        stats.nucleus_entropy, stats.top2_gap, entropy_weight=args.paec_entropy_weight,
+        combination=args.paec_score_combination, normalizer=normalizer,
+    ) * mask  # fmt: skip
+    if args.paec_use_mask:
+        weights = soft_mask(
+            scores, mask, scores[mask.bool()], rho=args.paec_rho, temperature=args.paec_mask_temperature
+        )
+    else:
+        weights = mask
+    expected = paec_penalty(entropies, weights, mask, floor=1.6, beta=3.0)
+    assert expected > 0
+    torch.testing.assert_close(loss - trl_loss, expected, atol=1e-5, rtol=1e-4)
+    metrics = trainer._metrics["train"]
+    assert metrics["entropy/paec_floor"][-1] == pytest.approx(1.6)
+    assert metrics["entropy/paec_mask_share"][-1] == pytest.approx((weights.sum() / mask.sum()).item(), abs=1e-5)
+    assert metrics["entropy/paec_penalty_active"][-1] == 1.0
+    if not args.paec_use_mask:
+        assert metrics["entropy/paec_mask_share"][-1] == 1.0
+
+
+def test_captured_hidden_states_are_the_lm_head_input(tokenizer, prompt_dataset, tmp_path):
+    # The hidden states the hook keeps, projected through the head, give back TRL's own per-token entropies.
+    captured = {}
+
+    class Recording(PAECGRPOTrainer):
+        def extra_loss(self, per_token_logps, entropies, mask, inputs):
+            captured["hidden"] = self.loss_pass_hidden_states()
+            captured["entropies"] = entropies.detach()
+            captured["mask"] = mask
+            return super().extra_loss(per_token_logps, entropies, mask, inputs)
+
+    model, _ = load_tiny_policy()
+    trainer = Recording(
+        model=model, reward_funcs=countdown_reward, processing_class=tokenizer, train_dataset=prompt_dataset,
+        args=PAECGRPOConfig(**cpu_grpo_kwargs(tmp_path, per_device_train_batch_size=16, num_generations=8,
+                                              max_completion_length=12)),
+    )  # fmt: skip
+    inputs = first_batch(trainer)
+    trainer.compute_loss(trainer.model, inputs)
+    assert not captured["hidden"].requires_grad
+    logits = captured["hidden"] @ trainer.model.get_output_embeddings().weight.T / trainer.temperature
+    log_probs = logits.log_softmax(-1)
+    entropies = -(log_probs.exp() * log_probs).sum(-1)
+    mask = captured["mask"].bool()
+    torch.testing.assert_close(entropies[mask], captured["entropies"][mask], atol=1e-5, rtol=1e-5)
+    # Outside the loss pass there is nothing to read.
+    with pytest.raises(RuntimeError, match="only available inside a loss pass"):
+        trainer.loss_pass_hidden_states()
+
+
+def test_training_anchor_floor_and_metrics(tokenizer, prompt_dataset, tmp_path):
+    # rho_min 2: the floor sits above the anchor, so the penalty acts from the first step after the anchor.
+    trainer = make(tokenizer, prompt_dataset, tmp_path, max_steps=4, paec_anchor_steps=2, paec_rho_min=2.0)
+    before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+    trainer.train()
+    history = [e for e in trainer.state.log_history if "entropy/paec_masked_entropy" in e]
+    assert len(history) == 4
+    masked = [e["entropy/paec_masked_entropy"] for e in history]
+    anchor = trainer.paec_anchor.value
+    # the anchor is the mask-weighted mean entropy of steps 1 and 2 (one micro-batch each, equal weights only
+    # approximately: each step's weight is its mask sum)
+    assert min(masked[:2]) - 1e-6 <= anchor <= max(masked[:2]) + 1e-6
+    # no floor before the anchor exists (a NaN mean, which the log keeps as None)
+    assert history[0]["entropy/paec_floor"] is None and history[1]["entropy/paec_floor"] is None
+    assert history[2]["entropy/paec_floor"] == pytest.approx(2.0 * anchor)
+    assert [e["entropy/paec_penalty_active"] for e in history] == [0.0, 0.0, 1.0, 1.0]
+    assert history[3]["entropy/paec_penalty"] > 0
+    for entry in history:
+        assert entry["entropy/paec_masked_entropy"] > entry["entropy/paec_unmasked_entropy"]
+        assert 0.05 < entry["entropy/paec_mask_share"] < 0.35  # about the top 20%
+        assert entry["entropy/paec_nucleus_size"] >= 1 and entry["entropy/paec_top2_gap"] >= 0
+        assert 0 < entry["entropy/paec_projected_share"] <= 1
+    changed = [name for name, p in trainer.model.named_parameters() if not torch.equal(p, before[name])]
+    assert changed
+
+
+def test_no_penalty_ablation_trains_like_grpo_and_still_logs(tokenizer, prompt_dataset, tmp_path):
+    trainer = make(tokenizer, prompt_dataset, tmp_path, paec_use_penalty=False, paec_anchor_steps=1, paec_rho_min=5.0)
+    inputs = first_batch(trainer)
+    trainer.paec_anchor.value = 1.0
+    loss = trainer.compute_loss(trainer.model, inputs)
+    torch.testing.assert_close(loss, GRPOTrainer._compute_loss(trainer, trainer.model, inputs))
+    metrics = trainer._metrics["train"]
+    assert metrics["entropy/paec_penalty"][-1] == 0.0 and metrics["entropy/paec_penalty_active"][-1] == 0.0
+    assert metrics["entropy/paec_masked_entropy"][-1] > 0
+
+
+def test_plain_grpo_config_uses_paec_defaults(tokenizer, prompt_dataset, tmp_path):
+    trainer = make(tokenizer, prompt_dataset, tmp_path, config_class=GRPOConfig)
+    assert trainer.paec["paec_rho"] == 0.8 and trainer.paec["paec_anchor_steps"] == 4
+    assert trainer.method_hyperparameters() == {
+        name: field.default for name, field in PAECGRPOConfig.__dataclass_fields__.items() if name.startswith("paec_")
+    }
+
+
+def test_config_errors_name_the_field():
+    with pytest.raises(ValueError, match="`paec_rho` must be in \\[0, 1\\), got 1.0"):
+        PAECGRPOConfig(output_dir="x", use_cpu=True, bf16=False, paec_rho=1.0)
+    with pytest.raises(ValueError, match="`paec_anchor_steps` must be an integer >= 1, got 0"):
+        PAECGRPOConfig(output_dir="x", use_cpu=True, bf16=False, paec_anchor_steps=0)
+
+
+@pytest.mark.parametrize("anchor_steps", [1, 3])
+def test_resume_keeps_the_anchor(anchor_steps, tokenizer, prompt_dataset, tmp_path):
+    # anchor_steps 1: frozen before the checkpoint at step 2; 3: still being collected at the checkpoint.
+    kwargs = dict(max_steps=4, save_strategy="steps", save_steps=2, paec_anchor_steps=anchor_steps)
+    first = make(tokenizer, prompt_dataset, tmp_path / "run", **kwargs)
+    first.train()
+    saved = json.loads((tmp_path / "run" / "checkpoint-2" / "trainer_state.json").read_text())
+    saved_anchor = saved["stateful_callbacks"]["PAECAnchor"]["attributes"]
+    assert (saved_anchor["value"] is not None) == (anchor_steps == 1)
+
+    resumed = make(tokenizer, prompt_dataset, tmp_path / "run", **kwargs)
+    assert resumed.paec_anchor.value is None
+    resumed.train(resume_from_checkpoint=str(tmp_path / "run" / "checkpoint-2"))
+    assert resumed.paec_anchor.value is not None
+    assert resumed.paec_anchor.value == pytest.approx(first.paec_anchor.value, rel=1e-6)
+    if anchor_steps == 1:
+        assert resumed.paec_anchor.value == saved_anchor["value"]
+    # a second train() from scratch collects a new anchor instead of keeping the old one
+    first.paec_anchor.total = -1.0
+    first.train()
+    assert first.paec_anchor.total >= 0
+
+
+def test_lora_policy(tokenizer, prompt_dataset, tmp_path):
+    from peft import LoraConfig
+
+    trainer = PAECGRPOTrainer(
+        model=load_tiny_policy()[0], reward_funcs=countdown_reward, processing_class=tokenizer,
+        train_dataset=prompt_dataset, peft_config=LoraConfig(r=4, target_modules=["q_proj", "v_proj"]),
+        args=PAECGRPOConfig(**cpu_grpo_kwargs(tmp_path, per_device_train_batch_size=16, num_generations=8,
+                                              max_completion_length=12, paec_anchor_steps=1, paec_rho_min=2.0)),
+    )  # fmt: skip
+    trainer.train()
+    history = [e for e in trainer.state.log_history if "entropy/paec_penalty" in e]
+    assert history[-1]["entropy/paec_penalty"] > 0
+
+
+def test_masked_and_unmasked_entropy_share_one_panel(tmp_path):
+    from trl_entropy.plotting import plot_training_curves
+
+    history = [
+        {"step": step, "reward": 0.1 * step, "entropy": 0.5, "entropy/paec_masked_entropy": 1.0 - 0.1 * step,
+         "entropy/paec_unmasked_entropy": 0.3, "entropy/paec_floor": 0.8 if step > 1 else None,
+         "entropy/paec_penalty": 0.0}
+        for step in range(1, 5)
+    ]  # fmt: skip
+    png = tmp_path / "curves.png"
+    plotted = plot_training_curves(history, png)
+    assert png.stat().st_size > 0
+    # the three PAEC entropy lines come together, before the other method metrics
+    group = ["entropy/paec_masked_entropy", "entropy/paec_unmasked_entropy", "entropy/paec_floor"]
+    start = plotted.index(group[0])
+    assert plotted[start : start + 3] == group and plotted[-1] == "entropy/paec_penalty"
