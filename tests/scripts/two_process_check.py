@@ -5,6 +5,8 @@
 2. The main job's script trains a few steps of entropy-advantage GRPO on two processes and logs the method metrics.
 3. PPL group statistics span a group split across the two processes, at generation time and in the loss pass.
 4. PPL-shaping GRPO trains on two processes with every group split in half.
+5. PAEC's soft-mask quantile is taken over the valid positions of both processes, and PAEC trains on two processes
+   with the same anchor on both.
 """
 
 import json
@@ -79,6 +81,32 @@ def train_ppl_with_split_groups(output_dir: str) -> None:
     assert len(weights) == 2
 
 
+def train_paec_and_check_global_quantile(output_dir: str) -> None:
+    from trl_entropy.functional import soft_mask
+    from trl_entropy.scripts.train import main as train_main
+
+    trainer = train_main(
+        ["--config", "recipes/tiny/paec.yaml", "--output_dir", output_dir, "--max_steps", "3", "--logging_steps", "1",
+         "--per_device_train_batch_size", "16", "--paec_anchor_steps", "1", "--paec_rho_min", "2.0",
+         "--task_eval_problems", "0", "--disable_tqdm", "true"]
+    )  # fmt: skip
+    rank = trainer.accelerator.process_index
+    # Process 0 holds 10 scores 0.01 ... 0.10, process 1 holds 30 scores 0.11 ... 0.40 (different counts: padding).
+    all_scores = torch.arange(1, 41, dtype=torch.float32) / 100
+    local = all_scores[:10] if rank == 0 else all_scores[10:]
+    reference = trainer._gather_scores(local)
+    torch.testing.assert_close(reference.sort().values, all_scores)
+    hard = soft_mask(local[None], torch.ones(1, local.numel()), reference, rho=0.8, temperature=0.0)
+    # the top 20% of the 40 positions, 0.33 ... 0.40, are all on process 1; a per-process quantile would keep 2 + 6
+    assert hard.sum().item() == (0 if rank == 0 else 8), hard
+    # Every process holds the same anchor (collected from both), and the penalty acted after it.
+    anchors = trainer.accelerator.gather(torch.tensor([trainer.paec_anchor.value]))
+    assert anchors[0] == anchors[1], anchors
+    history = [e for e in trainer.state.log_history if "entropy/paec_penalty_active" in e]
+    assert [e["entropy/paec_penalty_active"] for e in history] == [0.0, 1.0, 1.0], history
+    assert all(0.05 < e["entropy/paec_mask_share"] < 0.35 for e in history), history
+
+
 def main(output_dir: str) -> None:
     from trl_entropy.scripts.train import main as train_main
 
@@ -105,6 +133,7 @@ def main(output_dir: str) -> None:
     check_metric_reduction(trainer)
     check_ppl_group_split_across_processes(trainer)
     train_ppl_with_split_groups(output_dir + "-ppl")
+    train_paec_and_check_global_quantile(output_dir + "-paec")
     if trainer.accelerator.is_main_process:
         with open(os.path.join(output_dir, "trainer_state.json")) as f:
             history = json.load(f)["log_history"]
