@@ -3,13 +3,21 @@
 
     python benchmarks/shaping_overhead.py                                  # entropy advantage, PPL and position
     python benchmarks/shaping_overhead.py --methods ppl --vocab-size 151936 --hidden-size 256 --completion-length 128
+    python benchmarks/shaping_overhead.py --methods paec --vocab-size 151936 --hidden-size 256 --completion-length 128 \\
+        --prompt-length 32 --logit-scale 10
 
 Each trainer runs in its own subprocess (so that peak memory is its own), GRPO and the methods in a rotating order for
 `--repeats` rounds so that drifts of the machine hit all alike. Position shaping runs with `position_schedule="always"`
-(its most expensive setting) and PPL shaping with TRL's on-policy default (weights from the loss pass). Step time is TRL's own `step_time` metric (generation, scoring,
-forward and backward of one optimizer step); the first `--warmup-steps` steps are dropped. Peak memory is the
-process's peak resident set size on the CPU, `torch.cuda.max_memory_allocated` on a GPU. Reported as ratios of
-medians (method / GRPO).
+(its most expensive setting), PPL shaping with TRL's on-policy default (weights from the loss pass) and PAEC with the
+defaults of `PAECGRPOConfig`. Step time is TRL's own `step_time` metric (generation, scoring, forward and backward of
+one optimizer step); the first `--warmup-steps` steps are dropped. Peak memory is the process's peak resident set
+size on the CPU, `torch.cuda.max_memory_allocated` on a GPU. Reported as ratios of medians (method / GRPO).
+
+`--logit-scale s` multiplies the final norm's weight by `s`, so every logit is scaled by `s` (the embeddings are tied,
+but the final norm only feeds the head): a random-init model's next-token distributions are nearly uniform over the
+vocabulary, a trained model's are peaked, and PAEC's cost depends on how many positions it must project and on the
+size of their nucleus. Every run records the median over logged steps of TRL's `entropy` metric (mean token entropy),
+PAEC's runs also of `entropy/paec_projected_share` and `entropy/paec_nucleus_size`.
 """
 
 import argparse
@@ -23,7 +31,8 @@ import sys
 import tempfile
 
 
-METHODS = ("entropy_advantage", "ppl", "position")
+METHODS = ("entropy_advantage", "ppl", "position", "paec")
+PAEC_METRICS = {"projected_share": "entropy/paec_projected_share", "nucleus_size": "entropy/paec_nucleus_size"}
 
 
 def build_run(args, trainer_name: str, output_dir: str):
@@ -56,6 +65,8 @@ def build_run(args, trainer_name: str, output_dir: str):
         eos_token_id=1,
     )
     model = Qwen2ForCausalLM(config)
+    with torch.no_grad():  # scales every logit: the final norm only feeds the (tied) head
+        model.model.norm.weight.mul_(args.logit_scale)
     prompts = [" ".join(f"w{2 + (17 * i + 5 * j) % 1000}" for j in range(args.prompt_length)) for i in range(512)]
     dataset = Dataset.from_dict({"prompt": prompts})
 
@@ -98,14 +109,27 @@ def run_one(args) -> None:
     with tempfile.TemporaryDirectory() as output_dir:
         trainer = build_run(args, args.child, output_dir)
         trainer.train()
-        times = [e["step_time"] for e in trainer.state.log_history if "step_time" in e][args.warmup_steps :]
+        history = trainer.state.log_history
+        times = [e["step_time"] for e in history if "step_time" in e][args.warmup_steps :]
     if torch.cuda.is_available():
         peak_mb = torch.cuda.max_memory_allocated() / 2**20
     else:
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    print(
-        json.dumps({"trainer": args.child, "median_step_time_s": statistics.median(times), "peak_memory_mb": peak_mb})
-    )
+
+    def logged_median(key):  # over logged steps; NaN (nothing counted) left out
+        values = [e[key] for e in history if key in e and e[key] == e[key]]
+        return statistics.median(values) if values else None
+
+    result = {
+        "trainer": args.child,
+        "median_step_time_s": statistics.median(times),
+        "peak_memory_mb": peak_mb,
+        "median_entropy": logged_median("entropy"),
+    }
+    for name, key in PAEC_METRICS.items():
+        if (value := logged_median(key)) is not None:
+            result[f"median_{name}"] = value
+    print(json.dumps(result))
 
 
 def main() -> None:
@@ -117,6 +141,9 @@ def main() -> None:
     parser.add_argument("--completion-length", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=32, help="completions per step (per process)")
     parser.add_argument("--num-generations", type=int, default=8)
+    parser.add_argument(
+        "--logit-scale", type=float, default=1.0, help="multiply every logit by this (through the final norm's weight)"
+    )
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup-steps", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
@@ -144,11 +171,18 @@ def main() -> None:
             )  # fmt: skip
             result = json.loads(out.stdout.strip().splitlines()[-1])
             results[name].append(result)
+            paec = "".join(f", {m.replace('_', ' ')} {result[f'median_{m}']:.3g}" for m in PAEC_METRICS
+                           if f"median_{m}" in result)  # fmt: skip
             print(f"round {repeat + 1}: {name:18s} step {result['median_step_time_s']:.3f} s, "
-                  f"peak {result['peak_memory_mb']:.0f} MB", flush=True)  # fmt: skip
+                  f"peak {result['peak_memory_mb']:.0f} MB, entropy {result['median_entropy']:.3f}{paec}",
+                  flush=True)  # fmt: skip
 
     def median(name, key):
         return statistics.median(r[key] for r in results[name])
+
+    def optional_medians(name):  # median entropy, and PAEC's statistics when logged
+        keys = ["median_entropy", *(f"median_{metric}" for metric in PAEC_METRICS)]
+        return {key: median(name, key) for key in keys if all(r.get(key) is not None for r in results[name])}
 
     import torch
 
@@ -159,6 +193,7 @@ def main() -> None:
         "settings": {k: v for k, v in vars(args).items() if k not in ("child", "output")},
         "grpo_step_time_s": median("grpo", "median_step_time_s"),
         "grpo_peak_memory_mb": median("grpo", "peak_memory_mb"),
+        "grpo_median_entropy": optional_medians("grpo").get("median_entropy"),
         "methods": {},
         "runs": results,
     }
@@ -169,9 +204,16 @@ def main() -> None:
             "peak_memory_mb": memory_mb,
             "time_ratio": time_s / summary["grpo_step_time_s"],
             "memory_ratio": memory_mb / summary["grpo_peak_memory_mb"],
+            **optional_medians(name),
         }
         print(f"{name}: step time ratio {time_s / summary['grpo_step_time_s']:.3f}, "
               f"peak memory ratio {memory_mb / summary['grpo_peak_memory_mb']:.3f} (method / GRPOTrainer)")  # fmt: skip
+    stats = {name: optional_medians(name) for name in names}
+    print("median token entropy (nats): " + ", ".join(f"{n} {s['median_entropy']:.3f}" for n, s in stats.items()))
+    for name in args.methods:
+        if "median_projected_share" in stats[name]:
+            print(f"{name}: projected share {stats[name]['median_projected_share']:.3f}, "
+                  f"nucleus size {stats[name]['median_nucleus_size']:.1f}")  # fmt: skip
     if args.output:
         with open(args.output, "w") as f:
             json.dump(summary, f, indent=2)

@@ -279,6 +279,11 @@ class EntropyGRPOTrainer(GRPOTrainer):
             loss_pass.forward_seen = True
             inputs = loss_pass.inputs
             if hook is not None:
+                if not captured:
+                    raise RuntimeError(
+                        f"{type(self).__name__} needs the final hidden states of the loss forward, but the model's "
+                        f"backbone ({type(policy_modules(model)[1]).__name__}) was not called by TRL's fused LM head."
+                    )
                 num_positions = per_token_logps.size(1)
                 # Hidden state i predicts token i + 1: the completion's T tokens are predicted from T positions
                 # ending one before the last.
