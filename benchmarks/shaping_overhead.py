@@ -7,9 +7,10 @@
         --prompt-length 32 --logit-scale 10
 
 Each trainer runs in its own subprocess (so that peak memory is its own), GRPO and the methods in a rotating order for
-`--repeats` rounds so that drifts of the machine hit all alike. Position shaping runs with `position_schedule="always"`
-(its most expensive setting), PPL shaping with TRL's on-policy default (weights from the loss pass) and PAEC with the
-defaults of `PAECGRPOConfig`. Step time is TRL's own `step_time` metric (generation, scoring, forward and backward of
+`--repeats` rounds so that drifts of the machine hit all alike. Each method runs in its most expensive setting: position
+shaping with `position_schedule="always"`, PPL shaping with TRL's on-policy default (weights from the loss pass), PAEC
+with the defaults of `PAECGRPOConfig` except an anchor from step 1 and a floor above it (`paec_anchor_steps=1`,
+`paec_rho_min=2`), so that the penalty and its backward act at every measured step. Step time is TRL's own `step_time` metric (generation, scoring, forward and backward of
 one optimizer step); the first `--warmup-steps` steps are dropped. Peak memory is the process's peak resident set
 size on the CPU, `torch.cuda.max_memory_allocated` on a GPU. Reported as ratios of medians (method / GRPO).
 
@@ -96,6 +97,10 @@ def build_run(args, trainer_name: str, output_dir: str):
     method = get_method(trainer_name)
     if trainer_name == "position":
         common["position_schedule"] = "always"
+    if trainer_name == "paec":
+        # Its most expensive setting: the anchor from the first step, and a floor above it, so that the penalty (and
+        # its backward) acts at every measured step after the warm-up.
+        common.update(paec_anchor_steps=1, paec_rho_min=2.0)
     return method.trainer_class(
         model, length_reward, args=method.config_class(**common), train_dataset=dataset, processing_class=tokenizer
     )
