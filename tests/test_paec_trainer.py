@@ -149,6 +149,10 @@ def test_training_anchor_floor_and_metrics(tokenizer, prompt_dataset, tmp_path):
         assert 0 < entry["entropy/paec_projected_share"] <= 1
     changed = [name for name, p in trainer.model.named_parameters() if not torch.equal(p, before[name])]
     assert changed
+    # the card cites the paper, lists the method's fields and shows the curves with the grouped entropy panel
+    trainer.create_model_card()
+    card = (tmp_path / "README.md").read_text()
+    assert "arXiv:2606.08543" in card and "| `paec_rho_min` | 2 |" in card and "training_curves.png" in card
 
 
 def test_no_penalty_ablation_trains_like_grpo_and_still_logs(tokenizer, prompt_dataset, tmp_path):
