@@ -47,7 +47,7 @@ class PAECGRPOConfig(GRPOConfig):
             token holds at least `top_p` of the mass, so the nucleus is that token alone and the geometric score is
             exactly `0`. Only used with the geometric combination and `paec_entropy_weight > 0`.
         paec_tile_size (`int` or `None`, *optional*, defaults to `None`):
-            Positions per LM-head tile of the statistics; `None` keeps a tile at `2**24` logits (64 MiB in float32).
+            Positions per LM-head tile of the statistics; `None` keeps a tile at `2**22` logits (16 MiB in float32).
         paec_mask_scope (`str`, *optional*, defaults to `"global"`):
             Where the quantile is taken: `"global"` over the valid positions of the micro-batch on all processes
             (the optimizer step when `gradient_accumulation_steps = 1`), `"local"` on this process only.
@@ -100,7 +100,7 @@ class PAECGRPOConfig(GRPOConfig):
         },
     )
     paec_tile_size: int | None = field(
-        default=None, metadata={"help": "Positions per LM-head tile; None: 2**24 logits per tile."}
+        default=None, metadata={"help": "Positions per LM-head tile; None: 2**22 logits per tile."}
     )
     paec_mask_scope: str = field(
         default="global",
