@@ -1,0 +1,52 @@
+# Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
+"""Evaluation: benchmarks, graders and sample-based metrics (Pass@k, Acc@N, Maj@k).
+
+Importing this package stays light: `math-verify` (and with it sympy) is imported when a [`MathGrader`] is created,
+`datasets` when a benchmark is read from disk or the Hub.
+"""
+
+from .answers import (
+    CountdownGrader,
+    GradedSample,
+    MathGrader,
+    cluster_answers,
+    extract_last_boxed,
+    math_verify_version,
+)
+from .benchmarks import BENCHMARKS, MATH_INSTRUCTION, Benchmark, BenchmarkSpec, load_benchmark
+from .metrics import acc_at_n, default_ks, maj_at_k, pass_at_k, summarize
+
+
+# Generation and the training callback import torch and transformers: loaded on first use.
+_LAZY = {"evaluate": "evaluator", "summary_table": "evaluator", "EvaluationCallback": "callback"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "BENCHMARKS",
+    "MATH_INSTRUCTION",
+    "Benchmark",
+    "BenchmarkSpec",
+    "CountdownGrader",
+    "EvaluationCallback",
+    "GradedSample",
+    "MathGrader",
+    "acc_at_n",
+    "cluster_answers",
+    "default_ks",
+    "evaluate",
+    "extract_last_boxed",
+    "load_benchmark",
+    "maj_at_k",
+    "math_verify_version",
+    "pass_at_k",
+    "summarize",
+    "summary_table",
+]

@@ -1,0 +1,332 @@
+# Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
+"""Graders: turn a completion into an answer, decide whether it is correct and whether two answers are equivalent.
+
+A grader returns a [`GradedSample`] per completion. Its `key` is what answer equivalence is decided on (by the
+grader's `equivalent`), and [`cluster_answers`] groups the keys of one problem's samples into answer classes for
+majority voting (`trl_entropy.eval.metrics.maj_at_k`).
+
+- [`MathGrader`] grades free-form math answers with the `math-verify` package (symbolic and numeric equivalence).
+- [`CountdownGrader`] grades the embedded Countdown task with the task's own checker.
+
+Nothing here calls `eval`.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..tasks.countdown import _clean_completion, parse_expression, score_completion
+
+
+# Commands whose braced argument is a final answer. `\fbox` is what some models write instead of `\boxed`.
+_BOXED_COMMANDS = ("\\boxed", "\\fbox")
+
+
+@dataclass(frozen=True)
+class GradedSample:
+    """Grading of one completion."""
+
+    answer: str | None
+    """Printable form of the extracted answer, `None` when no answer could be extracted."""
+    key: Any
+    """Object answer equivalence is decided on (see the grader's `equivalent`), `None` when there is no answer."""
+    correct: bool
+    """Whether the completion answers the problem correctly."""
+
+
+def _braced_argument(text: str, open_index: int) -> str | None:
+    # `text[open_index]` is "{"; returns what lies between it and its matching "}", or None if the braces never close
+    # (typically a completion cut off by the length limit). A backslash escapes the next character, so `\{` and `\}`
+    # (literal braces, as in `\boxed{\{1, 2\}}`) do not count, and neither does the second brace of `\\{`.
+    depth = 0
+    i = open_index
+    while i < len(text):
+        char = text[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return text[open_index + 1 : i]
+        i += 1
+    return None
+
+
+def extract_last_boxed(text: str) -> str | None:
+    r"""
+    Content of the last complete `\boxed{...}` (or `\fbox{...}`) of a text, found by brace matching.
+
+    Nested braces such as `\boxed{\frac{1}{2}}` are handled; escaped braces (`\{`, `\}`) are literal characters. A
+    `\boxed{` whose braces never close (a truncated completion) is skipped in favour of the previous complete one.
+
+    Args:
+        text (`str`):
+            Text to search, for example a model completion or a reference solution.
+
+    Returns:
+        `str | None`: The content between the braces (not stripped), or `None` if the text has no complete boxed
+        expression.
+    """
+    starts = []
+    for command in _BOXED_COMMANDS:
+        start = text.find(command)
+        while start != -1:
+            after = start + len(command)
+            # Only the braced form counts; `\boxed` must be followed by `{`, possibly after spaces.
+            while after < len(text) and text[after] == " ":
+                after += 1
+            if after < len(text) and text[after] == "{":
+                starts.append((start, after))
+            start = text.find(command, start + 1)
+    for _, brace in sorted(starts, reverse=True):
+        content = _braced_argument(text, brace)
+        if content is not None:
+            return content
+    return None
+
+
+def _strip_math_delimiters(text: str) -> str:
+    # Reference answers come as "0.5", "$0.5$", "$$0.5$$", "\(0.5\)" or "\[0.5\]"; the bare content is parsed.
+    text = text.strip()
+    for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+        if len(text) >= len(left) + len(right) and text.startswith(left) and text.endswith(right):
+            return text[len(left) : len(text) - len(right)].strip()
+    return text
+
+
+def math_verify_version() -> str:
+    """
+    Version of the installed `math-verify` package, for recording alongside evaluation results.
+
+    Returns:
+        `str`: The version string, for example `"0.9.0"`.
+    """
+    return importlib.metadata.version("math-verify")
+
+
+class MathGrader:
+    r"""
+    Grader for free-form math answers, built on `math-verify`.
+
+    The prediction is the content of the last complete `\boxed{}` of the completion (see [`extract_last_boxed`]).
+    Without one, `math-verify` looks for an explicitly announced answer ("final answer is ...", "answer: ..."), but
+    not for bare numbers in the text: a completion that states no final answer gets no answer. The reference answer
+    may be bare (`"0.5"`), wrapped in `$...$` or in `\boxed{}`; its parse is cached per reference string.
+
+    The key of a sample is the tuple returned by `math_verify.parse` (the parsed expressions plus their string form),
+    and two keys are equivalent when `math_verify.verify` accepts them.
+
+    Timeouts: `math-verify` bounds each parse and comparison with `signal.alarm`, which Python only allows in the main
+    thread (elsewhere it raises `ValueError`). This grader therefore passes `timeout_seconds` when it runs in the main
+    thread and `None` (no timeout, no signal handling; math-verify logs a one-time warning about it) in any other
+    thread, so grading works everywhere and keeps its protection against pathological expressions where the
+    protection is available. Parsing and comparison errors,
+    including timeouts, count as "no answer" / "not equivalent", never as exceptions.
+
+    Args:
+        timeout_seconds (`int` or `None`, *optional*, defaults to `5`):
+            Time limit of each parse and comparison in the main thread (whole seconds, as `signal.alarm` takes);
+            `None` disables it everywhere.
+    """
+
+    def __init__(self, timeout_seconds: int | None = 5):
+        # `signal.alarm` takes whole seconds; a float would make every parse fail (math-verify swallows the TypeError
+        # and reports "no answer"), so it is refused here.
+        if timeout_seconds is not None and (
+            isinstance(timeout_seconds, bool) or not isinstance(timeout_seconds, int) or timeout_seconds < 1
+        ):
+            raise ValueError(f"`timeout_seconds` must be a positive integer or None, got {timeout_seconds!r}")
+        # Imported here so that importing `trl_entropy.eval` does not pay for sympy.
+        import math_verify
+
+        self._math_verify = math_verify
+        self.timeout_seconds = timeout_seconds
+        # Completions are searched for a complete boxed answer first (by `extract_last_boxed`), then for an explicitly
+        # announced one only; math-verify's own boxed matching is off so that a truncated `\boxed{...` is not
+        # half-read as an answer.
+        self._anchored_config = [
+            math_verify.LatexExtractionConfig(try_extract_without_anchor=False, boxed_match_priority=-1),
+            math_verify.ExprExtractionConfig(try_extract_without_anchor=False),
+        ]
+        # Text already isolated as "the answer" (boxed content, reference) is parsed as LaTeX, then as a plain
+        # expression.
+        self._answer_config = [math_verify.LatexExtractionConfig(), math_verify.ExprExtractionConfig()]
+        self._gold_cache: dict[str, tuple] = {}
+
+    def _timeout(self) -> int | None:
+        if threading.current_thread() is threading.main_thread():
+            return self.timeout_seconds
+        return None
+
+    def _parse(self, text: str, config) -> list:
+        return self._math_verify.parse(text, extraction_config=config, parsing_timeout=self._timeout())
+
+    def _parse_answer(self, answer: str) -> tuple:
+        # `$...$` makes the LaTeX extractor take the whole text as one expression.
+        parsed = self._parse(f"${answer}$", self._answer_config)
+        # An answer math-verify cannot parse at all is kept as its string, compared by string equality.
+        return tuple(parsed) if parsed else (answer,)
+
+    def gold(self, reference: str) -> tuple:
+        r"""
+        Parsed reference answer (cached per reference string).
+
+        Args:
+            reference (`str`):
+                Reference answer, bare or wrapped in `$...$` or `\boxed{}`.
+
+        Returns:
+            `tuple`: The key of the reference, comparable with sample keys through [`~MathGrader.equivalent`].
+        """
+        reference = str(reference)
+        if reference not in self._gold_cache:
+            text = reference.strip()
+            boxed = extract_last_boxed(text)
+            if boxed is not None:
+                text = boxed
+            self._gold_cache[reference] = self._parse_answer(_strip_math_delimiters(text))
+        return self._gold_cache[reference]
+
+    def grade(self, completion: str, reference: str) -> GradedSample:
+        """
+        Extracts the answer of a completion and checks it against the reference.
+
+        Args:
+            completion (`str`):
+                Model output.
+            reference (`str`):
+                Reference answer of the problem.
+
+        Returns:
+            [`GradedSample`]: The extracted answer (`None` if none), its key and its correctness.
+        """
+        boxed = extract_last_boxed(completion)
+        if boxed is not None and boxed.strip():
+            answer = boxed.strip()
+            key = self._parse_answer(answer)
+        else:
+            parsed = self._parse(completion, self._anchored_config)
+            if not parsed:
+                return GradedSample(answer=None, key=None, correct=False)
+            key = tuple(parsed)
+            # With its default fallback, `parse` appends the matched text as a string after the parsed expression.
+            strings = [item for item in parsed if isinstance(item, str)]
+            answer = strings[-1] if strings else str(parsed[0])
+        correct = self.equivalent(self.gold(reference), key)
+        return GradedSample(answer=answer, key=key, correct=correct)
+
+    def equivalent(self, key_a: Any, key_b: Any) -> bool:
+        """
+        Whether two keys denote the same answer, by `math_verify.verify`.
+
+        `verify` is not symmetric (it treats its first argument as the reference, e.g. when simplifying assignments
+        such as `x = 2`), so `key_a` should be the reference or the representative of an answer class.
+
+        Args:
+            key_a (`Any`):
+                Reference-side key ([`~MathGrader.gold`] or a `GradedSample.key`).
+            key_b (`Any`):
+                Other key.
+
+        Returns:
+            `bool`: `True` if equivalent; `False` if either key is `None` or the comparison fails or times out.
+        """
+        if key_a is None or key_b is None:
+            return False
+        # `verify` only broadcasts over lists, not tuples.
+        return bool(self._math_verify.verify(list(key_a), list(key_b), timeout_seconds=self._timeout()))
+
+
+class CountdownGrader:
+    """
+    Grader for the embedded Countdown task (`trl_entropy.tasks.countdown`).
+
+    The answer is the completion cleaned as the task's checker does (text from the first `<eos>`/`<pad>` dropped,
+    whitespace stripped), kept only when it parses and uses exactly the problem's numbers; its key is the integer
+    value of the expression. Correctness is the task's own `score_completion`.
+
+    Majority voting on Countdown therefore votes over the values of valid expressions: `3*7+12` and `12+7*3` are the
+    same answer, and malformed expressions or ones using other numbers do not vote.
+    """
+
+    def grade(self, completion: str, numbers: list[int], target: int) -> GradedSample:
+        """
+        Grades one Countdown completion.
+
+        Args:
+            completion (`str`):
+                Model output following the prompt, for example `"3*7+12"`.
+            numbers (`list[int]`):
+                Numbers of the problem; each must be used exactly once.
+            target (`int`):
+                Target value.
+
+        Returns:
+            [`GradedSample`]: The cleaned expression and its value (both `None` unless it is valid for these numbers)
+            and its correctness.
+        """
+        correct = score_completion(completion, numbers, target) == 1.0
+        if not isinstance(completion, str):
+            return GradedSample(answer=None, key=None, correct=correct)
+        expression = _clean_completion(completion)
+        parsed = parse_expression(expression)
+        if parsed is None or sorted(parsed[0]) != sorted(int(n) for n in numbers):
+            return GradedSample(answer=None, key=None, correct=correct)
+        return GradedSample(answer=expression, key=parsed[1], correct=correct)
+
+    def equivalent(self, key_a: Any, key_b: Any) -> bool:
+        """
+        Whether two Countdown answers have the same value.
+
+        Args:
+            key_a (`Any`):
+                Value of the first expression.
+            key_b (`Any`):
+                Value of the second expression.
+
+        Returns:
+            `bool`: `True` if both keys are values and equal.
+        """
+        return key_a is not None and key_b is not None and key_a == key_b
+
+
+def cluster_answers(keys: Sequence[Any | None], equivalent: Callable[[Any, Any], bool]) -> list[int | None]:
+    """
+    Groups answer keys into classes of equivalent answers, greedily.
+
+    Keys are visited in order; each non-`None` key joins the first existing class whose representative (its first
+    member) is equivalent to it, and otherwise starts a new class. `equivalent` is called as
+    `equivalent(representative, key)`. With a transitive equivalence this is the exact partition; with a
+    non-transitive one (numeric tolerance) the result depends on the order of the keys.
+
+    Args:
+        keys (`Sequence[Any | None]`):
+            Answer keys of one problem's samples, `None` where no answer was extracted.
+        equivalent (`Callable[[Any, Any], bool]`):
+            Equivalence test, for example a grader's `equivalent`.
+
+    Returns:
+        `list[int | None]`: Class index of each key (classes numbered from 0 in order of first appearance), `None`
+        for `None` keys.
+    """
+    representatives: list[Any] = []
+    labels: list[int | None] = []
+    for key in keys:
+        if key is None:
+            labels.append(None)
+            continue
+        for index, representative in enumerate(representatives):
+            if equivalent(representative, key):
+                labels.append(index)
+                break
+        else:
+            labels.append(len(representatives))
+            representatives.append(key)
+    return labels

@@ -1,0 +1,674 @@
+# Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
+"""
+Sampling evaluation: N completions per problem, graded, summarised as Acc@N, Maj@N and unbiased Pass@k.
+
+The work is split into fixed chunks of problems (`batch_size // num_samples` prompts per chunk, `num_samples`
+completions each). Every chunk is sampled with its own seed, derived from the evaluation seed and the chunk's index,
+so the samples of a chunk do not depend on which chunks were already done: an interrupted evaluation resumed in the
+same output directory gives the same records as an uninterrupted one, and under several processes each process takes
+every `num_processes`-th chunk.
+"""
+
+import argparse
+import datetime
+import glob
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from ..tasks.names import TINY_POLICY_NAME, TINY_POLICY_PATH
+from .answers import cluster_answers, math_verify_version
+from .benchmarks import BENCHMARKS, Benchmark, load_benchmark
+from .metrics import default_ks, summarize
+
+
+DEFAULT_TEMPERATURE = 0.6
+DEFAULT_TOP_P = 0.95
+# Countdown answers are at most 8 characters plus EOS for the character-level tiny policy; math solutions are long.
+DEFAULT_MAX_NEW_TOKENS = {"countdown": 12, "math": 2048}
+BACKENDS = ("hf", "vllm")
+
+SAMPLES_FILENAME = "samples.jsonl"
+SUMMARY_FILENAME = "summary.json"
+SUMMARY_TABLE_FILENAME = "summary.md"
+SETTINGS_FILENAME = "settings.json"
+# Written by each process while it works; merged into `samples.jsonl` at the end and then removed.
+PART_PATTERN = "samples.part-{rank}.jsonl"
+
+# Settings that change the samples: a resumed evaluation must use the same ones.
+_SAMPLING_SETTINGS = (
+    "benchmark",
+    "benchmark_path",
+    "limit",
+    "model",
+    "num_samples",
+    "temperature",
+    "top_p",
+    "max_new_tokens",
+    "batch_size",
+    "seed",
+    "backend",
+)
+
+
+def _check(name: str, value: Any, valid: bool, valid_range: str) -> None:
+    if not valid:
+        raise ValueError(f"`{name}` must be {valid_range}, got {value!r}.")
+
+
+def check_sampling_settings(
+    num_samples: int, temperature: float, top_p: float, max_new_tokens: int, batch_size: int, backend: str
+) -> None:
+    """Raise a `ValueError` naming the first invalid sampling setting."""
+    _check("num_samples", num_samples, isinstance(num_samples, int) and num_samples >= 1, "an integer >= 1")
+    _check("temperature", temperature, temperature >= 0, ">= 0 (0 = greedy)")
+    if temperature == 0 and num_samples > 1:
+        raise ValueError(
+            f"`temperature` 0 is greedy decoding: its {num_samples} samples would be identical; use `num_samples=1` "
+            "or a positive temperature."
+        )
+    _check("top_p", top_p, 0 < top_p <= 1, "in (0, 1]")
+    _check(
+        "max_new_tokens", max_new_tokens, isinstance(max_new_tokens, int) and max_new_tokens >= 1, "an integer >= 1"
+    )
+    _check("batch_size", batch_size, isinstance(batch_size, int) and batch_size >= 1, "an integer >= 1")
+    _check("backend", backend, backend in BACKENDS, f"one of {BACKENDS}")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Generation
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def chunk_seed(seed: int, chunk_index: int) -> int:
+    """Seed of one chunk: independent of how many chunks ran before it, in this process or another."""
+    return (seed * 1_000_003 + chunk_index) % (2**63 - 1)
+
+
+@torch.no_grad()
+def generate_hf(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    num_samples: int,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    add_special_tokens: bool,
+    seed: int,
+) -> list[list[dict[str, Any]]]:
+    """
+    Sample `num_samples` completions per prompt with `model.generate` in one call.
+
+    The global torch RNG is forked: evaluating inside a training run does not change the run's random stream.
+
+    Returns:
+        `list[list[dict]]`: Per prompt, per sample: `text` (special tokens removed), `num_tokens` (up to and
+        including EOS) and `truncated` (no EOS within `max_new_tokens`).
+    """
+    # Left padding keeps every prompt flush against its completion, which batched decoder-only generation needs.
+    tokenizer.padding_side = "left"
+    pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    inputs = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=add_special_tokens)
+    inputs = inputs.to(model.device)
+    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0}
+    if temperature == 0:
+        sampling = {"do_sample": False}
+    eos_ids = model.generation_config.eos_token_id
+    eos_ids = {eos_ids} if isinstance(eos_ids, int) else set(eos_ids or [tokenizer.eos_token_id])
+    devices = [model.device.index or 0] if model.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        output = model.generate(
+            **inputs,
+            max_new_tokens=max_new_tokens,
+            num_return_sequences=num_samples,
+            pad_token_id=pad_token_id,
+            **sampling,
+        )
+    completion_ids = output[:, inputs["input_ids"].shape[1] :].tolist()
+    samples = []
+    for ids in completion_ids:
+        end = next((i + 1 for i, token in enumerate(ids) if token in eos_ids), None)
+        kept = ids if end is None else ids[:end]
+        samples.append(
+            {
+                "text": tokenizer.decode(kept, skip_special_tokens=True),
+                "num_tokens": len(kept),
+                "truncated": end is None,
+            }
+        )
+    # `generate` returns the samples of each prompt contiguously.
+    return [samples[i * num_samples : (i + 1) * num_samples] for i in range(len(prompts))]
+
+
+def generate_vllm(llm, prompts, num_samples, temperature, top_p, max_new_tokens, seed) -> list[list[dict[str, Any]]]:
+    """Same as [`generate_hf`] with a `vllm.LLM`."""
+    from vllm import SamplingParams
+
+    params = SamplingParams(n=num_samples, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens, seed=seed)
+    outputs = llm.generate(list(prompts), params, use_tqdm=False)
+    return [
+        [
+            {
+                "text": sample.text,
+                "num_tokens": len(sample.token_ids),
+                "truncated": sample.finish_reason == "length",
+            }
+            for sample in output.outputs
+        ]
+        for output in outputs
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Grading
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def grade_problem(benchmark: Benchmark, problem: dict[str, Any], samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """
+    Grade the samples of one problem and cluster their answers by the benchmark's equivalence.
+
+    Returns:
+        `dict`: The problem's record: `id`, `reference`, `completions`, `answers`, `correct`, `clusters`,
+        `num_tokens`, `truncated`.
+    """
+    graded = [benchmark.grade(problem, sample["text"]) for sample in samples]
+    grader = benchmark.grader()
+    return {
+        "id": problem["id"],
+        "reference": problem["answer"] if benchmark.kind == "math" else problem["target"],
+        "completions": [sample["text"] for sample in samples],
+        "answers": [g.answer for g in graded],
+        "correct": [bool(g.correct) for g in graded],
+        "clusters": cluster_answers([g.key for g in graded], grader.equivalent),
+        "num_tokens": [sample["num_tokens"] for sample in samples],
+        "truncated": [sample["truncated"] for sample in samples],
+    }
+
+
+def summary_table(summaries: Sequence[dict[str, Any]]) -> str:
+    """A markdown table of evaluation summaries: one row per benchmark, one column per metric."""
+    metric_names = list(dict.fromkeys(name for summary in summaries for name in summary["metrics"]))
+    header = ["benchmark", "problems", "N", *metric_names, "mean tokens", "truncated"]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    for summary in summaries:
+        metrics = summary["metrics"]
+        cells = [
+            summary["benchmark"],
+            str(summary["num_problems"]),
+            str(summary["num_samples"]),
+            *(f"{metrics[name]:.4f}" if name in metrics else "-" for name in metric_names),
+            f"{summary['mean_completion_tokens']:.1f}",
+            f"{summary['truncated_share']:.1%}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def summarize_records(
+    records: Sequence[dict[str, Any]], benchmark: Benchmark, settings: dict[str, Any], ks: Sequence[int] | None
+) -> dict[str, Any]:
+    """The `summary.json` content for graded records."""
+    figures = summarize(records, ks)
+    metrics = {key: value for key, value in figures.items() if key not in ("num_problems", "num_samples")}
+    tokens = [n for record in records for n in record["num_tokens"]]
+    truncated = [t for record in records for t in record["truncated"]]
+    return {
+        "benchmark": benchmark.name,
+        "model": settings["model"],
+        "num_problems": int(figures["num_problems"]),
+        "num_samples": int(figures["num_samples"]),
+        "metrics": metrics,
+        "decoding": {
+            "temperature": settings["temperature"],
+            "top_p": settings["top_p"],
+            "max_new_tokens": settings["max_new_tokens"],
+            "backend": settings["backend"],
+            "seed": settings["seed"],
+        },
+        "verifier": f"math-verify {math_verify_version()}" if benchmark.kind == "math" else "countdown checker",
+        "mean_completion_tokens": sum(tokens) / len(tokens),
+        "truncated_share": sum(truncated) / len(truncated),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The evaluation loop
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _process_info() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # launched by accelerate/torchrun: join the process group
+        from accelerate import PartialState
+
+        state = PartialState()
+        return state.process_index, state.num_processes
+    return 0, 1
+
+
+def _gather(objects: list, world_size: int) -> list:
+    if world_size == 1:
+        return objects
+    gathered = [None] * world_size
+    torch.distributed.all_gather_object(gathered, objects)
+    return [item for part in gathered for item in part]
+
+
+def _barrier(world_size: int) -> None:
+    if world_size > 1:
+        torch.distributed.barrier()
+
+
+def sample_and_grade(
+    generate: Callable[[list[str], int], list[list[dict[str, Any]]]],
+    benchmark: Benchmark,
+    prompts: Sequence[str],
+    num_samples: int,
+    batch_size: int,
+    seed: int,
+    done_ids: set[str] = frozenset(),
+    rank: int = 0,
+    world_size: int = 1,
+    on_chunk: Callable[[list[dict[str, Any]]], None] | None = None,
+    show_progress: bool = True,
+) -> list[dict[str, Any]]:
+    """
+    Sample and grade this process's share of a benchmark: every `world_size`-th chunk, starting at `rank`, skipping
+    chunks whose problems are all in `done_ids`.
+
+    Args:
+        generate (`Callable`):
+            `generate(prompts, seed)` returning the samples of each prompt (see [`generate_hf`]).
+        benchmark ([`Benchmark`]):
+            Problems and grader.
+        prompts (`Sequence[str]`):
+            The prompt of each problem, in the benchmark's order.
+        num_samples (`int`):
+            Samples per problem.
+        batch_size (`int`):
+            Sequences per generation call; a chunk holds `max(1, batch_size // num_samples)` problems.
+        seed (`int`):
+            Evaluation seed (see [`chunk_seed`]).
+        done_ids (`set[str]`, *optional*):
+            Problems already graded (resume).
+        rank (`int`, *optional*, defaults to `0`), world_size (`int`, *optional*, defaults to `1`):
+            This process and the number of processes.
+        on_chunk (`Callable`, *optional*):
+            Called with the records of every finished chunk (to save them).
+        show_progress (`bool`, *optional*, defaults to `True`):
+            Show a progress bar (main process only).
+
+    Returns:
+        `list[dict]`: The new records of this process.
+    """
+    from tqdm.auto import tqdm
+
+    problems = benchmark.problems
+    per_chunk = max(1, batch_size // num_samples)
+    chunks = [range(start, min(start + per_chunk, len(problems))) for start in range(0, len(problems), per_chunk)]
+    pending = [
+        (index, chunk) for index, chunk in enumerate(chunks) if any(problems[i]["id"] not in done_ids for i in chunk)
+    ]
+    mine = pending[rank::world_size]
+    # Under FSDP or ZeRO-3 every forward is a collective: all processes must make the same number of generation
+    # calls. A process with fewer chunks repeats its last one and discards the result.
+    num_calls = len(pending[::world_size]) if world_size > 1 else len(mine)
+    records = []
+    with tqdm(
+        total=sum(len(chunk) for _, chunk in mine),
+        desc=f"{benchmark.name} ({num_samples} samples/problem)",
+        unit="problem",
+        disable=not show_progress or rank != 0,
+        file=sys.stderr,
+    ) as progress:
+        for index, chunk in mine:
+            samples = generate([prompts[i] for i in chunk], chunk_seed(seed, index))
+            chunk_records = [grade_problem(benchmark, problems[i], s) for i, s in zip(chunk, samples, strict=True)]
+            records.extend(chunk_records)
+            if on_chunk is not None:
+                on_chunk(chunk_records)
+            progress.update(len(chunk))
+        for _ in range(num_calls - len(mine)):
+            index, chunk = mine[-1] if mine else pending[0]
+            generate([prompts[i] for i in chunk], chunk_seed(seed, index))
+    return records
+
+
+def _read_jsonl(path: str) -> list[dict[str, Any]]:
+    records = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:  # a line cut short by an interruption: its chunk is redone
+                break
+    return records
+
+
+def _load_done_records(output_dir: str, num_samples: int) -> dict[str, dict[str, Any]]:
+    paths = [os.path.join(output_dir, SAMPLES_FILENAME)]
+    paths += sorted(glob.glob(os.path.join(output_dir, PART_PATTERN.format(rank="*"))))
+    done = {}
+    for path in paths:
+        if os.path.isfile(path):
+            for record in _read_jsonl(path):
+                if len(record.get("correct", [])) == num_samples:
+                    done[record["id"]] = record
+    return done
+
+
+def _check_settings(output_dir: str, settings: dict[str, Any], overwrite: bool) -> None:
+    path = os.path.join(output_dir, SETTINGS_FILENAME)
+    if os.path.isfile(path) and not overwrite:
+        with open(path) as f:
+            saved = json.load(f)
+        changed = [name for name in _SAMPLING_SETTINGS if saved.get(name) != settings.get(name)]
+        if changed:
+            details = ", ".join(f"{name}: {saved.get(name)!r} -> {settings.get(name)!r}" for name in changed)
+            raise ValueError(
+                f"{output_dir} holds an evaluation with other settings ({details}); it cannot be resumed with these. "
+                "Choose another output directory, or pass `overwrite=True` (`--overwrite`) to start afresh."
+            )
+
+
+def resolve_model_name(model: str) -> str:
+    """`trl-entropy/tiny-countdown` (or `default`) means the tiny policy shipped in the package."""
+    return TINY_POLICY_PATH if model in (TINY_POLICY_NAME, "default") else model
+
+
+def default_output_dir(model: str, benchmark: str) -> str:
+    """`<model>/eval/<benchmark>` for a local checkpoint (where its model card finds it), else
+    `eval/<model name>/<benchmark>` in the working directory."""
+    path = resolve_model_name(model)
+    if os.path.isdir(path) and os.path.realpath(path) != os.path.realpath(TINY_POLICY_PATH):
+        return os.path.join(path, "eval", benchmark)
+    name = TINY_POLICY_NAME if path == TINY_POLICY_PATH else model
+    return os.path.join("eval", name.rstrip("/").split("/")[-1], benchmark)
+
+
+def _load_hf(model_path: str, dtype: str):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(device)
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    return model, tokenizer
+
+
+def evaluate(
+    model: Any = TINY_POLICY_NAME,
+    benchmark: str | Benchmark = "countdown",
+    output_dir: str | None = None,
+    *,
+    tokenizer: Any = None,
+    benchmark_path: str | None = None,
+    split: str | None = None,
+    limit: int | None = None,
+    num_samples: int = 8,
+    temperature: float = DEFAULT_TEMPERATURE,
+    top_p: float = DEFAULT_TOP_P,
+    max_new_tokens: int | None = None,
+    batch_size: int = 64,
+    seed: int = 0,
+    backend: str = "hf",
+    ks: Sequence[int] | None = None,
+    dtype: str = "auto",
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    r"""
+    Evaluate a policy on a benchmark with `num_samples` sampled completions per problem.
+
+    With an `output_dir`, every finished chunk of problems is appended to a JSONL file as it completes, and a later
+    call with the same settings and directory skips the problems already there (resume). At the end the directory
+    holds `samples.jsonl` (one line per problem: completions, extracted answers, correctness, answer clusters, lengths),
+    `summary.json` and `summary.md`. Under `accelerate launch` / `torchrun` the processes share the chunks.
+
+    Args:
+        model (`str` or `transformers.PreTrainedModel`, *optional*, defaults to `"trl-entropy/tiny-countdown"`):
+            A checkpoint directory or model id (loaded with `AutoModelForCausalLM`, no remote code), or a loaded model
+            (then pass `tokenizer`; HF backend only).
+        benchmark (`str` or [`Benchmark`], *optional*, defaults to `"countdown"`):
+            A name of [`BENCHMARKS`] or a loaded benchmark.
+        output_dir (`str`, *optional*):
+            Where to write (and resume) the evaluation; nothing is written when `None`.
+        tokenizer (`transformers.PreTrainedTokenizerBase`, *optional*):
+            Tokenizer of a loaded `model`.
+        benchmark_path (`str`, *optional*), split (`str`, *optional*), limit (`int`, *optional*):
+            Passed to [`load_benchmark`]: a local file or `datasets` name, its split, and the number of problems kept.
+        num_samples (`int`, *optional*, defaults to `8`):
+            Completions per problem (N).
+        temperature (`float`, *optional*, defaults to `0.6`), top_p (`float`, *optional*, defaults to `0.95`):
+            Sampling settings (no top-k truncation). Temperature 0 is greedy decoding (with `num_samples=1`).
+        max_new_tokens (`int`, *optional*):
+            Length cap; defaults to 12 for countdown and 2048 for math benchmarks.
+        batch_size (`int`, *optional*, defaults to `64`):
+            Sequences per generation call.
+        seed (`int`, *optional*, defaults to `0`):
+            Sampling seed.
+        backend (`str`, *optional*, defaults to `"hf"`):
+            `"hf"` (`model.generate`) or `"vllm"` (requires `pip install vllm`).
+        ks (`Sequence[int]`, *optional*):
+            The k of Pass@k; defaults to 1, 2, 4, ... up to N.
+        dtype (`str`, *optional*, defaults to `"auto"`):
+            Dtype for loading `model` from a path.
+        overwrite (`bool`, *optional*, defaults to `False`):
+            Discard an existing evaluation in `output_dir` instead of resuming it.
+        show_progress (`bool`, *optional*, defaults to `True`):
+            Show a progress bar.
+
+    Returns:
+        `dict`: The summary (also written to `summary.json`): `benchmark`, `model`, `num_problems`, `num_samples`,
+        `metrics` (`acc@N`, `maj@N`, `pass@k`), `decoding`, `verifier`, `mean_completion_tokens`,
+        `truncated_share`, `wall_time_s`, `date`.
+    """
+    start = time.perf_counter()
+    if isinstance(benchmark, str):
+        benchmark = load_benchmark(benchmark, path=benchmark_path, split=split, limit=limit)
+    if max_new_tokens is None:
+        max_new_tokens = DEFAULT_MAX_NEW_TOKENS[benchmark.kind]
+    check_sampling_settings(num_samples, temperature, top_p, max_new_tokens, batch_size, backend)
+    if isinstance(model, str):
+        model_name = model
+        model_path = resolve_model_name(model)
+    else:
+        if tokenizer is None:
+            raise ValueError("`tokenizer` is required when `model` is a loaded model.")
+        if backend != "hf":
+            raise ValueError(f"`backend` {backend!r} needs a model path, not a loaded model.")
+        model_name = getattr(model, "name_or_path", None) or type(model).__name__
+        model_path = None
+    settings = {
+        "benchmark": benchmark.name,
+        "benchmark_path": benchmark_path,
+        "limit": limit,
+        "num_problems": len(benchmark.problems),
+        "model": model_name,
+        "num_samples": num_samples,
+        "temperature": temperature,
+        "top_p": top_p,
+        "max_new_tokens": max_new_tokens,
+        "batch_size": batch_size,
+        "seed": seed,
+        "backend": backend,
+    }
+
+    rank, world_size = _process_info()
+    done: dict[str, dict[str, Any]] = {}
+    if output_dir is not None:
+        if rank == 0:
+            os.makedirs(output_dir, exist_ok=True)
+            _check_settings(output_dir, settings, overwrite)
+            if overwrite:
+                for path in glob.glob(os.path.join(output_dir, "samples*.jsonl")):
+                    os.remove(path)
+            with open(os.path.join(output_dir, SETTINGS_FILENAME), "w") as f:
+                json.dump(settings, f, indent=2)
+        _barrier(world_size)
+        done = _load_done_records(output_dir, num_samples)
+    pending = [p for p in benchmark.problems if p["id"] not in done]
+
+    generate = None
+    if pending:
+        if backend == "vllm":
+            if world_size > 1:
+                raise ValueError(
+                    "The vLLM backend runs in one process (vLLM parallelises itself); launch without "
+                    "accelerate/torchrun."
+                )
+            try:
+                from vllm import LLM
+            except ImportError as error:
+                raise ImportError("`backend='vllm'` needs vLLM: `pip install vllm`.") from error
+            llm = LLM(model=model_path, dtype=dtype, seed=seed)
+            tokenizer = llm.get_tokenizer()
+
+            def generate(prompts, chunk_seed_value):
+                return generate_vllm(llm, prompts, num_samples, temperature, top_p, max_new_tokens, chunk_seed_value)
+
+        else:
+            if model_path is not None:
+                model, tokenizer = _load_hf(model_path, dtype)
+            add_special_tokens = benchmark.kind == "math" and not getattr(tokenizer, "chat_template", None)
+
+            def generate(prompts, chunk_seed_value):
+                return generate_hf(
+                    model,
+                    tokenizer,
+                    prompts,
+                    num_samples,
+                    temperature,
+                    top_p,
+                    max_new_tokens,
+                    add_special_tokens,
+                    chunk_seed_value,
+                )
+
+    new_records = []
+    if generate is not None:
+        prompts = [benchmark.build_prompt(problem, tokenizer) for problem in benchmark.problems]
+        part_path = None if output_dir is None else os.path.join(output_dir, PART_PATTERN.format(rank=rank))
+
+        def save(chunk_records):
+            if part_path is not None:
+                with open(part_path, "a") as f:
+                    for record in chunk_records:
+                        f.write(json.dumps(record) + "\n")
+
+        was_training = getattr(model, "training", False)
+        if hasattr(model, "eval"):
+            model.eval()
+        try:
+            new_records = sample_and_grade(
+                generate,
+                benchmark,
+                prompts,
+                num_samples,
+                batch_size,
+                seed,
+                set(done),
+                rank,
+                world_size,
+                save,
+                show_progress,
+            )
+        finally:
+            if was_training:
+                model.train()
+    new_records = _gather(new_records, world_size)
+
+    by_id = {**done, **{record["id"]: record for record in new_records}}
+    records = [by_id[problem["id"]] for problem in benchmark.problems]
+    summary = summarize_records(records, benchmark, settings, ks or default_ks(num_samples))
+    summary["wall_time_s"] = time.perf_counter() - start
+    summary["date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    if output_dir is not None and rank == 0:
+        _write_atomic(os.path.join(output_dir, SAMPLES_FILENAME), "".join(json.dumps(r) + "\n" for r in records))
+        for path in glob.glob(os.path.join(output_dir, PART_PATTERN.format(rank="*"))):
+            os.remove(path)
+        _write_atomic(os.path.join(output_dir, SUMMARY_FILENAME), json.dumps(summary, indent=2) + "\n")
+        _write_atomic(os.path.join(output_dir, SUMMARY_TABLE_FILENAME), summary_table([summary]) + "\n")
+    _barrier(world_size)
+    return summary
+
+
+def _write_atomic(path: str, text: str) -> None:
+    # A crash while writing leaves the previous file, never a truncated one.
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """`trl-entropy eval --model PATH --benchmark NAME [...]`: evaluate, write the files, print the table."""
+    parser = argparse.ArgumentParser(
+        prog="trl-entropy eval",
+        description="Sample N completions per problem and report Acc@N, Maj@N and unbiased Pass@k.",
+    )
+    parser.add_argument("--model", default=TINY_POLICY_NAME, help="Checkpoint directory or model id.")
+    parser.add_argument("--benchmark", default="countdown", choices=sorted(BENCHMARKS), help="Benchmark name.")
+    parser.add_argument("--path", default=None, help="Local file/directory or `datasets` name of the benchmark data.")
+    parser.add_argument("--split", default=None, help="Split of the benchmark data.")
+    parser.add_argument("--limit", type=int, default=None, help="Keep the first LIMIT problems.")
+    parser.add_argument("--num-samples", type=int, default=8, help="Completions per problem (N).")
+    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
+    parser.add_argument("--top-p", type=float, default=DEFAULT_TOP_P)
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="Default: 12 (countdown), 2048 (math).")
+    parser.add_argument("--batch-size", type=int, default=64, help="Sequences per generation call.")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backend", default="hf", choices=BACKENDS)
+    parser.add_argument("--ks", type=int, nargs="+", default=None, help="k of Pass@k (default 1, 2, 4, ... N).")
+    parser.add_argument("--dtype", default="auto")
+    parser.add_argument(
+        "--output-dir", default=None, help="Default: MODEL/eval/BENCHMARK for a local checkpoint, else ./eval/..."
+    )
+    parser.add_argument("--overwrite", action="store_true", help="Discard an existing evaluation in the directory.")
+    args = parser.parse_args(argv)
+
+    output_dir = args.output_dir or default_output_dir(args.model, args.benchmark)
+    summary = evaluate(
+        args.model,
+        args.benchmark,
+        output_dir,
+        benchmark_path=args.path,
+        split=args.split,
+        limit=args.limit,
+        num_samples=args.num_samples,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        backend=args.backend,
+        ks=args.ks,
+        dtype=args.dtype,
+        overwrite=args.overwrite,
+    )
+    rank, _ = _process_info()
+    if rank == 0:
+        print(summary_table([summary]))
+        print(f"wall time {summary['wall_time_s']:.1f} s; samples and summary in {output_dir}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
