@@ -19,6 +19,10 @@ but the final norm only feeds the head): a random-init model's next-token distri
 vocabulary, a trained model's are peaked, and PAEC's cost depends on how many positions it must project and on the
 size of their nucleus. Every run records the median over logged steps of TRL's `entropy` metric (mean token entropy),
 PAEC's runs also of `entropy/paec_projected_share` and `entropy/paec_nucleus_size`.
+
+Two reference arms split PAEC's cost: `paec_statistics_only` (`paec_use_penalty=False`: the projection, nucleus
+search and mask, no gradient through the entropies) and `grpo_entropy_bonus` (plain `GRPOTrainer` with TRL's own
+`entropy_coef=0.01`, whose backward also runs through TRL's entropies).
 """
 
 import argparse
@@ -33,6 +37,9 @@ import tempfile
 
 
 METHODS = ("entropy_advantage", "ppl", "position", "paec")
+# Reference arms that split PAEC's cost in two: its statistics and mask without the penalty, and TRL's own entropy
+# bonus (`entropy_coef`), i.e. a gradient through TRL's entropies with no trl-entropy code at all.
+REFERENCE_ARMS = ("paec_statistics_only", "grpo_entropy_bonus")
 PAEC_METRICS = {"projected_share": "entropy/paec_projected_share", "nucleus_size": "entropy/paec_nucleus_size"}
 
 
@@ -91,6 +98,13 @@ def build_run(args, trainer_name: str, output_dir: str):
         learning_rate=1e-5,
         seed=0,
     )
+    if trainer_name == "grpo_entropy_bonus":
+        return GRPOTrainer(model, length_reward, args=GRPOConfig(**common, entropy_coef=0.01), train_dataset=dataset,
+                           processing_class=tokenizer)  # fmt: skip
+    if trainer_name == "paec_statistics_only":
+        method = get_method("paec")
+        return method.trainer_class(model, length_reward, args=method.config_class(**common, paec_use_penalty=False),
+                                    train_dataset=dataset, processing_class=tokenizer)  # fmt: skip
     if trainer_name == "grpo":  # TRL's own trainer, not our subclass: the baseline is plain TRL
         return GRPOTrainer(model, length_reward, args=GRPOConfig(**common), train_dataset=dataset,
                            processing_class=tokenizer)  # fmt: skip
@@ -154,8 +168,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default=None, help="JSON file for the results")
-    parser.add_argument("--methods", nargs="+", default=["entropy_advantage", "ppl", "position"], choices=METHODS)
-    parser.add_argument("--child", choices=["grpo", *METHODS], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--methods", nargs="+", default=["entropy_advantage", "ppl", "position"], choices=[*METHODS, *REFERENCE_ARMS]
+    )
+    parser.add_argument("--child", choices=["grpo", *METHODS, *REFERENCE_ARMS], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return run_one(args)
