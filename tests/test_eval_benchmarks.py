@@ -112,7 +112,7 @@ def write_copy(rows, directory, fmt):
 
 class TestRegistry:
     def test_names_and_defaults(self):
-        assert list(BENCHMARKS) == ["aime24", "aime25", "amc23", "math500", "minerva", "countdown"]
+        assert list(BENCHMARKS) == ["aime24", "aime25", "amc23", "math500", "minerva", "countdown", "offline-math"]
         assert (BENCHMARKS["math500"].hub_id, BENCHMARKS["math500"].split) == ("HuggingFaceH4/MATH-500", "test")
         assert (BENCHMARKS["aime24"].hub_id, BENCHMARKS["aime24"].split) == ("HuggingFaceH4/aime_2024", "train")
         assert all(spec.kind == "math" for name, spec in BENCHMARKS.items() if name != "countdown")
@@ -340,3 +340,18 @@ class TestMathPrompt:
         assert benchmark.grade(first, "so the answer is \\boxed{33}").correct is True
         assert benchmark.grade(first, "so the answer is \\boxed{34}").correct is False
         assert benchmark.grade(first, "no idea").answer is None
+
+
+def test_offline_math_is_the_held_out_split_prompted_as_in_training():
+    pytest.importorskip("reasoning_gym")  # the optional `smollm2` extra
+    from trl_entropy.tasks.offline_math import build_offline_math_dataset, format_messages
+
+    benchmark = load_benchmark("offline-math", limit=5)
+    assert benchmark.kind == "math" and len(benchmark) == 5
+    train_questions = set(build_offline_math_dataset(size=200, split="train")["question"])
+    for problem in benchmark.problems:
+        assert problem["problem"] not in train_questions
+        assert problem["answer"].lstrip("-").isdigit()
+        assert benchmark.build_prompt(problem) == format_messages(problem["problem"])[0]["content"] + "\n"
+    with pytest.raises(ValueError, match="takes no `path`"):
+        load_benchmark("offline-math", path="x.jsonl")

@@ -205,3 +205,20 @@ def test_callback_logs_during_training(tmp_path, tokenizer, prompt_dataset, plai
     assert [h["step"] for h in history] == [0, 1, 2] and history[0]["num_problems"] == 8
     # The same seed at every evaluation: an unchanged policy gives the same figures.
     assert callback.evaluate()["metrics"] == callback.evaluate()["metrics"]
+
+
+def test_recipe_script_evaluates_during_training(tmp_path):
+    from trl_entropy.scripts.train import main
+
+    output_dir = tmp_path / "run"
+    main(
+        ["--config", "recipes/tiny/grpo.yaml", "--output_dir", str(output_dir), "--max_steps", "2",
+         "--logging_steps", "10", "--per_device_train_batch_size", "16", "--task_eval_problems", "0",
+         "--eval_benchmark", "countdown", "--eval_benchmark_steps", "2", "--eval_benchmark_problems", "8",
+         "--eval_benchmark_samples", "2", "--disable_tqdm", "true"]
+    )  # fmt: skip
+    state = json.loads((output_dir / "trainer_state.json").read_text())
+    logged = [entry for entry in state["log_history"] if "eval/countdown/maj@2" in entry]
+    assert [entry["step"] for entry in logged] == [2]
+    history = (output_dir / "eval_history.jsonl").read_text().splitlines()
+    assert len(history) == 1 and json.loads(history[0])["num_problems"] == 8

@@ -12,6 +12,7 @@ from .position_shaping import PositionShapingGRPOConfig, PositionShapingGRPOTrai
 from .ppl_shaping import PPLShapingGRPOConfig, PPLShapingGRPOTrainer
 from .shaper import AdvantageShaper
 from .stage_detector import StageDetector
+from .token_entropy import TokenEntropyRecorder
 
 
 __all__ = [
@@ -28,5 +29,6 @@ __all__ = [
     "ShapingGRPOConfig",
     "ShapingGRPOTrainer",
     "StageDetector",
+    "TokenEntropyRecorder",
     "functional",
 ]

@@ -24,12 +24,14 @@ from typing import Any
 
 import torch
 from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import get_config_model_id
 
 from .model_card import write_model_card
 from .shaper import AdvantageShaper
 from .stage_detector import StageDetector
+from .token_entropy import TokenEntropyRecorder
 
 
 METRIC_PREFIX = "entropy/"
@@ -293,6 +295,7 @@ class EntropyGRPOTrainer(GRPOTrainer):
                 mask = mask * inputs["tool_mask"]
             mask = mask.to(per_token_logps.dtype)
             loss_pass.per_token_logps, loss_pass.entropies, loss_pass.mask = per_token_logps, entropies, mask
+            self._feed_token_entropy_recorders(loss_pass)  # before shaping: records TRL's advantages
             advantages = inputs["advantages"]
             shaped = self.shape_advantages(advantages, per_token_logps.detach(), entropies.detach(), mask, inputs)
             if shaped is not None:
@@ -359,6 +362,26 @@ class EntropyGRPOTrainer(GRPOTrainer):
             for name, value in (saved or {}).get("attributes", {}).items():
                 setattr(callback, name, value)
 
+    def _feed_token_entropy_recorders(self, loss_pass: _LossPass) -> None:
+        # Training only, main process only; without a `TokenEntropyRecorder` this is one scan of the short callback
+        # list. The recorder reads detached copies, so training numerics are untouched.
+        if not (self.model.training and self.accelerator.is_main_process):
+            return
+        step = self.state.global_step + 1  # the step being trained, as numbered in the log history
+        for callback in self.callback_handler.callbacks:
+            if isinstance(callback, TokenEntropyRecorder) and callback.wants_step(step):
+                inputs = loss_pass.inputs
+                callback.record_batch(
+                    step,
+                    self.processing_class,
+                    inputs["completion_ids"],
+                    loss_pass.entropies.detach(),
+                    loss_pass.mask,
+                    advantages=inputs.get("advantages"),
+                    prompt_ids=inputs.get("prompt_ids"),
+                    prompt_mask=inputs.get("prompt_mask"),
+                )
+
     def _flush_method_metrics(self, loss_pass: _LossPass) -> None:
         if not loss_pass.metrics:
             return
@@ -380,23 +403,40 @@ class EntropyGRPOTrainer(GRPOTrainer):
         tags: str | list[str] | None = None,
     ):
         r"""
-        Write `README.md` (and the training-curve PNG it shows, when matplotlib is installed) into `output_dir`.
+        Write `README.md`, the curve PNGs it shows (when matplotlib is installed) and the inputs it was made from
+        (`trl_entropy_card.json`, for `trl-entropy card`) into `output_dir`.
 
         Replaces TRL's card, whose template TRL only looks up inside its own package. The card names the method, its
-        paper and citation, the method and key GRPO hyperparameters, the base model, the reward functions and the
-        curves.
+        paper and citation, the method and key GRPO hyperparameters, the decoding settings, the base model, the
+        reward functions, the curves and the evaluations found in `output_dir` (see `docs/model_cards.md`).
 
         Args:
             model_name (`str`, *optional*):
                 Name of the model; defaults to the name of `output_dir`.
             dataset_name (`str`, *optional*):
-                Name of the training dataset.
+                Name of the training dataset; remembered as `model_card_dataset_name` for the later cards (TRL's
+                checkpoint saves name none).
             tags (`str` or `list[str]`, *optional*):
                 Extra tags.
         """
+        if dataset_name is not None:
+            self.model_card_dataset_name = dataset_name
         if not self.is_world_process_zero():
             return
         write_model_card(self, model_name=model_name, dataset_name=dataset_name, tags=tags)
+
+    def _save_checkpoint(self, model, trial):
+        # TRL writes the card into `output_dir` only; every `checkpoint-<step>` gets its own, so that any checkpoint
+        # pushed or evaluated on its own is described (and `trl-entropy card` can refresh it).
+        super()._save_checkpoint(model, trial)
+        if not self.is_world_process_zero():
+            return
+        checkpoint_dir = os.path.join(
+            self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        )
+        if os.path.isdir(checkpoint_dir):
+            model_name = self.args.hub_model_id.split("/")[-1] if self.args.hub_model_id else None
+            write_model_card(self, model_name=model_name, output_dir=checkpoint_dir)
 
 
 def policy_modules(model) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:

@@ -1,17 +1,32 @@
 # Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
-"""Model cards for checkpoints trained with trl-entropy trainers."""
+"""Model cards for checkpoints trained with trl-entropy trainers.
 
+A card is made in two steps, so that it can be rebuilt without the trainer (e.g. after an evaluation):
+
+1. [`card_inputs`] reads everything the card needs from the live trainer into a JSON-serialisable dict, saved as
+   `trl_entropy_card.json` next to the card;
+2. [`render_model_card`] turns that dict, the log history, the evaluations and the curve PNGs into the card.
+
+[`write_model_card`] does both for a trainer (every save of every trl-entropy trainer, checkpoints included), and
+[`refresh_model_card`] (`trl-entropy card OUTPUT_DIR`) redoes step 2 from the files of a saved run.
+"""
+
+import enum
+import glob
+import inspect
 import json
+import math
 import os
+import re
 import textwrap
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-from huggingface_hub import ModelCard, ModelCardData
-from trl import GRPOTrainer
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from trl.trainer.utils import get_config_model_id
 
-from .plotting import is_matplotlib_available, plot_training_curves
+from .plotting import CURVE_GROUPS, DEFAULT_CURVES, is_matplotlib_available, plot_training_curves
 from .tasks.names import DATASET_NAME, TINY_POLICY_NAME, TINY_POLICY_PATH
 
 
@@ -19,11 +34,20 @@ if TYPE_CHECKING:
     from .entropy_grpo_trainer import EntropyGRPOTrainer
 
 
+CARD_FILENAME = "README.md"
+# The trainer-side inputs of the card, written next to it so that `trl-entropy card` can rebuild it.
+CARD_INPUTS_FILENAME = "trl_entropy_card.json"
+CARD_INPUTS_VERSION = 1
 CURVES_FILENAME = "training_curves.png"
+METHOD_CURVES_FILENAME = "method_curves.png"
 # Written by the recipe script next to the checkpoint; shown in the card when present.
 TASK_EVAL_FILENAME = "task_eval.json"
+# The evaluator writes `<output_dir>/eval/<benchmark>/summary.json`.
+EVAL_DIRNAME = "eval"
+EVAL_SUMMARY_FILENAME = "summary.json"
 
-# GRPO settings that decide what a run did; all of them go into the card.
+# Training settings that decide what a run did; all of them go into the card. A trainer of another algorithm names
+# its own in `_card_hyperparameter_fields`.
 KEY_GRPO_FIELDS = (
     "learning_rate",
     "lr_scheduler_type",
@@ -35,9 +59,6 @@ KEY_GRPO_FIELDS = (
     "steps_per_generation",
     "num_generations",
     "num_iterations",
-    "max_completion_length",
-    "temperature",
-    "top_p",
     "loss_type",
     "scale_rewards",
     "beta",
@@ -46,9 +67,24 @@ KEY_GRPO_FIELDS = (
     "importance_sampling_level",
     "entropy_coef",
     "top_entropy_quantile",
-    "use_vllm",
     "seed",
 )
+# Sampling settings of the training rollouts (the generation backend is added to them).
+DECODING_FIELDS = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "repetition_penalty",
+    "max_completion_length",
+    "generation_kwargs",
+)
+FRAMEWORKS = ("trl-entropy", "trl", "transformers", "torch", "accelerate", "peft", "datasets", "math-verify")
+# Keys of the log history summarised in the card, and the method metrics left out of the method-metric figure (a
+# constant once set: the dashed plateau line shows it better).
+SUMMARY_KEYS = ("reward", "entropy", "completions/mean_length")
+METHOD_METRIC_PREFIX = "entropy/"
+NOT_PLOTTED = ("entropy/plateau_step",)
 
 # docstyle-ignore
 TRL_ENTROPY_CITATION = textwrap.dedent("""\
@@ -69,11 +105,31 @@ TRL_CITATION = textwrap.dedent("""\
     }""")
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------------------------------------------
+
+
 def _package_version(name: str) -> str:
     try:
         return version(name)
     except PackageNotFoundError:
         return "not installed"
+
+
+def _jsonable(value: Any) -> Any:
+    """A JSON-safe form of a config value (enums by value, tuples and sets as lists, anything else as text)."""
+    if isinstance(value, enum.Enum):  # e.g. SchedulerType, a `str` enum that would otherwise print as its name
+        return _jsonable(value.value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, set | frozenset):
+        return sorted(_jsonable(v) for v in value)
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
 
 
 def _format_value(value: Any) -> str:
@@ -84,9 +140,14 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
+def _cell(value: Any) -> str:
+    # A `|` inside a cell would end it.
+    return _format_value(value).replace("|", "\\|")
+
+
 def _table(rows: list[tuple[str, Any]], header: tuple[str, str]) -> str:
     lines = [f"| {header[0]} | {header[1]} |", "| --- | --- |"]
-    lines += [f"| `{name}` | {_format_value(value)} |" for name, value in rows]
+    lines += [f"| `{name}` | {_cell(value)} |" for name, value in rows]
     return "\n".join(lines)
 
 
@@ -116,15 +177,456 @@ def _final_value(log_history: list[dict[str, Any]], key: str) -> float | None:
     return None
 
 
+def _trl_base_class(trainer) -> type:
+    """The TRL trainer class the trainer builds on (`GRPOTrainer` for the GRPO methods)."""
+    for cls in type(trainer).__mro__:
+        if cls.__module__.startswith("trl."):
+            return cls
+    return type(trainer)
+
+
+def _generation_backend(args) -> str:
+    if getattr(args, "use_vllm", False):
+        return f"vLLM ({getattr(args, 'vllm_mode', 'server')})"
+    if getattr(args, "use_transformers_paged", False):
+        return "transformers (paged)"
+    return "transformers"
+
+
+def _verifiers(reward_funcs) -> list[str]:
+    """What checks the answers: math-verify for reward functions whose module uses it (TRL's accuracy rewards and
+    user rewards built on it), the module of a trl-entropy reward (e.g. the countdown checker)."""
+    found = []
+    for func in reward_funcs or []:
+        func = getattr(func, "func", func)  # functools.partial
+        module = inspect.getmodule(func)
+        if module is None or not callable(func) or hasattr(func, "config"):  # reward models are not verifiers
+            continue
+        names = vars(module)
+        if "math_verify" in names or any(
+            str(getattr(value, "__module__", "")).startswith("math_verify") for value in names.values()
+        ):
+            found.append(f"math-verify {_package_version('math-verify')}")
+        elif module.__name__.startswith("trl_entropy."):
+            found.append(f"`{module.__name__}` (trl-entropy {_package_version('trl-entropy')})")
+    return list(dict.fromkeys(found))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Inputs from the trainer
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def card_inputs(
+    trainer: "EntropyGRPOTrainer",
+    model_name: str | None = None,
+    dataset_name: str | None = None,
+    tags: str | list[str] | None = None,
+) -> dict[str, Any]:
+    r"""
+    Everything the model card needs from a live trainer, as JSON types only.
+
+    Saved as `trl_entropy_card.json` next to every card, so that [`render_model_card`] (and `trl-entropy card`) can
+    rebuild the card later without the trainer.
+
+    Args:
+        trainer ([`EntropyGRPOTrainer`]):
+            The trainer (its config, model, reward functions, stage detector and state are read).
+        model_name (`str`, *optional*):
+            Name of the model; defaults to the name of the trainer's `output_dir`.
+        dataset_name (`str`, *optional*):
+            Training dataset name; defaults to the trainer's `model_card_dataset_name` attribute when it has one.
+        tags (`str` or `list[str]`, *optional*):
+            Extra tags.
+
+    Returns:
+        `dict[str, Any]`: The inputs of the card.
+    """
+    args = trainer.args
+    model_name = model_name or os.path.basename(os.path.normpath(args.output_dir))
+    dataset_name = dataset_name or getattr(trainer, "model_card_dataset_name", None)
+    model_id = get_config_model_id(trainer.model.config)
+    # The Hub only understands repository ids as base_model; a local directory is named in the text instead.
+    base_model = model_id if model_id and not os.path.isdir(model_id) else None
+    if model_id and os.path.realpath(model_id) == os.path.realpath(TINY_POLICY_PATH):
+        origin = f"`{TINY_POLICY_NAME}`, the tiny countdown policy shipped in `trl_entropy/policies/tiny_countdown`"
+    elif model_id:
+        origin = f"`{model_id}`"
+    else:
+        origin = "a model built from a config (no checkpoint name)"
+    if dataset_name == DATASET_NAME:
+        dataset = {
+            "name": None,  # not a Hub dataset
+            "description": "the embedded countdown task (`trl_entropy.tasks.countdown`, train split)",
+        }
+    elif dataset_name and os.path.isdir(dataset_name):  # a `save_to_disk` folder: not a Hub dataset either
+        dataset = {"name": None, "description": f"`{dataset_name}`"}
+    else:
+        dataset = {"name": dataset_name, "description": f"`{dataset_name}`" if dataset_name else None}
+    tag_set = {tags} if isinstance(tags, str) else set(tags or [])
+    tag_set.update(getattr(trainer, "_tag_names", []))
+
+    base_class = _trl_base_class(trainer)
+    base_paper = getattr(base_class, "_paper", None) or {}
+    own_paper = getattr(trainer, "_paper", None) or {}
+    # The papers of the trainer's shapers (several when methods are combined), else the trainer's own.
+    shapers = getattr(trainer, "advantage_shapers", [])
+    papers = list({shaper.paper["id"]: shaper.paper for shaper in shapers if shaper.paper}.values())
+    papers = papers or ([own_paper] if own_paper else [])
+    method_hyperparameters = trainer.method_hyperparameters() if hasattr(trainer, "method_hyperparameters") else {}
+    fields = getattr(trainer, "_card_hyperparameter_fields", KEY_GRPO_FIELDS)
+    training_hyperparameters = {name: getattr(args, name) for name in fields if hasattr(args, name)}
+    training_hyperparameters["world_size"] = args.world_size
+    decoding = {name: getattr(args, name) for name in DECODING_FIELDS if hasattr(args, name)}
+    decoding["backend"] = _generation_backend(args)
+    frameworks = FRAMEWORKS + (("vllm",) if getattr(args, "use_vllm", False) else ())
+    stage_detector = getattr(trainer, "stage_detector", None)
+
+    inputs = {
+        "format_version": CARD_INPUTS_VERSION,
+        "model_name": model_name,
+        "base_model": base_model,
+        "base_model_text": origin,
+        "method": getattr(trainer, "_name", type(trainer).__name__),
+        "trainer_class": type(trainer).__name__,
+        "base_trainer_class": base_class.__name__,
+        "algorithm": base_class.__name__.removesuffix("Trainer"),
+        "papers": [{key: paper.get(key) for key in ("title", "id", "citation")} for paper in papers],
+        "base_paper": {key: base_paper.get(key) for key in ("title", "id", "citation")} if base_paper else None,
+        "method_hyperparameters": method_hyperparameters,
+        "training_hyperparameters": training_hyperparameters,
+        "decoding": decoding,
+        "peft": dict(_peft_rows(trainer.model)),
+        "reward_functions": list(getattr(trainer, "reward_func_names", [])),
+        "verifier": ", ".join(_verifiers(getattr(trainer, "reward_funcs", None))) or None,
+        "dataset": dataset,
+        "tags": sorted(tag_set),
+        "global_step": trainer.state.global_step,
+        "plateau_step": stage_detector.plateau_step if stage_detector is not None else None,
+        "framework_versions": {name: _package_version(name) for name in frameworks},
+    }
+    return _jsonable(inputs)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Evaluations
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def load_evaluations(output_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    r"""
+    The evaluation summaries of a saved model: every `<output_dir>/eval/<benchmark>/summary.json`.
+
+    A summary holds `benchmark`, `model`, `num_problems`, `num_samples`, `metrics` (name -> value, e.g. `pass@1`),
+    `decoding` (e.g. `temperature`, `top_p`, `max_new_tokens`, `backend`, `seed`), `verifier`, `wall_time_s` and
+    `date`. Files that cannot be read, or hold no `metrics` mapping, are skipped with a warning.
+
+    Args:
+        output_dir (`str` or `os.PathLike`):
+            Output directory of a run, or a checkpoint folder.
+
+    Returns:
+        `list[dict[str, Any]]`: The summaries, sorted by benchmark name.
+    """
+    summaries = []
+    pattern = os.path.join(glob.escape(os.fspath(output_dir)), EVAL_DIRNAME, "*", EVAL_SUMMARY_FILENAME)
+    for path in glob.glob(pattern):
+        try:
+            with open(path) as f:
+                summary = json.load(f)
+            if not isinstance(summary, dict) or not isinstance(summary.get("metrics"), dict):
+                raise ValueError("no `metrics` mapping")
+        except (OSError, ValueError) as error:  # json.JSONDecodeError is a ValueError
+            warnings.warn(f"Skipping the evaluation summary {path}: {error}", stacklevel=2)
+            continue
+        summary.setdefault("benchmark", os.path.basename(os.path.dirname(path)))
+        summaries.append(summary)
+    return sorted(summaries, key=lambda summary: str(summary["benchmark"]))
+
+
+def load_task_eval(output_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The held-out evaluation the recipe script writes as `task_eval.json` (a flat dict of numbers), if any."""
+    path = os.path.join(output_dir, TASK_EVAL_FILENAME)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            task_eval = json.load(f)
+    except (OSError, ValueError) as error:
+        warnings.warn(f"Skipping {path}: {error}", stacklevel=2)
+        return None
+    return task_eval if isinstance(task_eval, dict) else None
+
+
+def _decoding_text(summary: dict[str, Any]) -> str:
+    parts = []
+    if summary.get("num_samples") is not None:
+        parts.append(f"{summary['num_samples']} samples")
+    decoding = summary.get("decoding")
+    if isinstance(decoding, dict):
+        parts += [f"{key}={_format_value(value)}" for key, value in decoding.items() if value is not None]
+    return ", ".join(parts) or "–"
+
+
+def _metric_order(name: str) -> tuple[str, int, str]:
+    # `pass@2` before `pass@16`: by family, then by the number of samples.
+    family, _, k = name.partition("@")
+    return family, int(k) if k.isdigit() else 0, name
+
+
+def _evaluation_table(evaluations: list[dict[str, Any]]) -> str:
+    metrics = sorted({str(name) for summary in evaluations for name in summary["metrics"]}, key=_metric_order)
+    header = ["benchmark", *metrics, "N", "decoding", "verifier"]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for summary in evaluations:
+        cells = [f"`{summary['benchmark']}`"]
+        values = {str(name): value for name, value in summary["metrics"].items()}
+        cells += [_cell(values[name]) if name in values else "–" for name in metrics]
+        cells.append(_cell(summary.get("num_problems", "–")))
+        cells.append(_decoding_text(summary).replace("|", "\\|"))
+        cells.append(_cell(summary.get("verifier") or "–"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _eval_results(evaluations: list[dict[str, Any]]) -> list[EvalResult]:
+    """One `model-index` result per benchmark and (finite, numeric) metric."""
+    results = []
+    for summary in evaluations:
+        benchmark = str(summary["benchmark"])
+        decoding = summary.get("decoding") if isinstance(summary.get("decoding"), dict) else {}
+        metric_args = {key: value for key, value in decoding.items() if value is not None}
+        if summary.get("num_samples") is not None:
+            metric_args = {"num_samples": summary["num_samples"], **metric_args}
+        for name, value in summary["metrics"].items():
+            if not _is_number(value):
+                continue
+            results.append(
+                EvalResult(
+                    task_type="text-generation",
+                    dataset_type=benchmark,
+                    dataset_name=benchmark,
+                    metric_type=str(name),
+                    metric_value=value,
+                    metric_args=metric_args or None,
+                )
+            )
+    return results
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The card
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def render_model_card(
+    inputs: dict[str, Any],
+    log_history: list[dict[str, Any]],
+    evaluations: list[dict[str, Any]],
+    curves_filename: str | None,
+    method_curves_filename: str | None = None,
+    task_eval: dict[str, Any] | None = None,
+) -> ModelCard:
+    r"""
+    Render a model card from [`card_inputs`] and the files of a saved run; needs no trainer.
+
+    Args:
+        inputs (`dict[str, Any]`):
+            The card inputs ([`card_inputs`], or a `trl_entropy_card.json`).
+        log_history (`list[dict[str, Any]]`):
+            The trainer's `log_history` (last logged reward, entropy and completion length are shown).
+        evaluations (`list[dict[str, Any]]`):
+            Evaluation summaries ([`load_evaluations`]): a table in the card and a `model-index` in the front matter.
+        curves_filename (`str` or `None`):
+            PNG next to the card with the training curves; not shown when `None`.
+        method_curves_filename (`str`, *optional*):
+            PNG next to the card with the method metrics (`entropy/...`); not shown when `None`.
+        task_eval (`dict[str, Any]`, *optional*):
+            The recipe script's held-out evaluation (`task_eval.json`), shown as a table of its own.
+
+    Returns:
+        [`~huggingface_hub.ModelCard`]: The card.
+    """
+    model_name = inputs.get("model_name") or "model"
+    dataset = inputs.get("dataset") or {}
+    eval_results = _eval_results(evaluations)
+    card_data = ModelCardData(
+        base_model=inputs.get("base_model"),
+        datasets=[dataset["name"]] if dataset.get("name") else None,
+        eval_results=eval_results or None,
+        library_name="transformers",
+        model_name=model_name,
+        pipeline_tag="text-generation",
+        tags=inputs.get("tags") or None,
+    )
+    papers = inputs.get("papers") or []
+    base_paper = inputs.get("base_paper")
+    algorithm = inputs.get("algorithm", "GRPO")
+    base_trainer = inputs.get("base_trainer_class", f"{algorithm}Trainer")
+
+    sections = [f"# {model_name}"]
+    sections.append(
+        f"This model was trained from {inputs.get('base_model_text', 'an unnamed model')} with "
+        f"**{inputs.get('method')}** (`{inputs.get('trainer_class')}` of "
+        f"[trl-entropy](https://pypi.org/project/trl-entropy/), built on TRL's `{base_trainer}`)."
+        + "".join(f" Method paper: [{p['title']}](https://huggingface.co/papers/{p['id']})." for p in papers)
+    )
+
+    method_rows = list((inputs.get("method_hyperparameters") or {}).items())
+    training = [
+        "## Training",
+        "### Method hyperparameters\n\n"
+        + (_table(method_rows, ("parameter", "value")) if method_rows else f"None: plain {algorithm}."),
+        f"### {algorithm} hyperparameters\n\n"
+        + _table(list((inputs.get("training_hyperparameters") or {}).items()), ("parameter", "value")),
+    ]
+    decoding = inputs.get("decoding") or {}
+    if decoding:
+        training.append(
+            "### Decoding of the training rollouts\n\n" + _table(list(decoding.items()), ("setting", "value"))
+        )
+    if inputs.get("peft"):
+        training.append("### Adapter\n\n" + _table(list(inputs["peft"].items()), ("parameter", "value")))
+    rewards = ", ".join(f"`{name}`" for name in inputs.get("reward_functions") or []) or "none"
+    data = ["### Data and rewards\n"]
+    if dataset.get("description"):
+        data.append(f"Training data: {dataset['description']}.")
+    data.append(f"Reward functions: {rewards}.")
+    if inputs.get("verifier"):
+        data.append(f"Verifier: {inputs['verifier']}.")
+    training.append("\n".join(data))
+    sections.append("\n\n".join(training))
+
+    summary = [(key, value) for key in SUMMARY_KEYS if (value := _final_value(log_history, key)) is not None]
+    results = f"Trained for {inputs.get('global_step', 0)} optimizer steps."
+    if summary:
+        results += " Last logged values:\n\n" + _table(summary, ("metric", "value"))
+    plateau_step = inputs.get("plateau_step")
+    results += "\n\nStage detector: " + (
+        f"plateau from step {plateau_step} (dashed line on the curves)."
+        if plateau_step is not None
+        else "no plateau declared."
+    )
+    if curves_filename:
+        results += f"\n\n![Training curves]({curves_filename})"
+    if method_curves_filename:
+        results += f"\n\n![Method metrics]({method_curves_filename})"
+    sections.append("## Results\n\n" + results)
+
+    evaluation = []
+    if evaluations:
+        evaluation.append(
+            "Benchmarks (`eval/<benchmark>/summary.json`; N problems, each sampled with the decoding shown):\n\n"
+            + _evaluation_table(evaluations)
+        )
+    task_rows = [(key, value) for key, value in (task_eval or {}).items() if _is_number(value)]
+    if task_rows:
+        evaluation.append(
+            "Evaluation on the held-out split of the training task:\n\n" + _table(task_rows, ("metric", "value"))
+        )
+    if evaluation:
+        sections.append("## Evaluation\n\n" + "\n\n".join(evaluation))
+
+    versions = ", ".join(f"{name} {value}" for name, value in (inputs.get("framework_versions") or {}).items())
+    if versions:
+        sections.append(f"## Framework versions\n\n{versions}")
+
+    citations = [p["citation"] for p in papers if p.get("citation")]
+    if base_paper and base_paper.get("citation"):
+        citations.append(base_paper["citation"])
+    citations += [TRL_CITATION, TRL_ENTROPY_CITATION]
+    sections.append("## Citation\n\n" + "\n\n".join(f"```bibtex\n{c}\n```" for c in dict.fromkeys(citations)))
+
+    content = f"---\n{card_data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n"
+    return ModelCard(content)
+
+
+def _method_curve_keys(log_history: list[dict[str, Any]]) -> list[str | tuple[str, ...]]:
+    """The method metrics (`entropy/...`) logged, the groups of `CURVE_GROUPS` sharing one panel each."""
+    method_keys = sorted(
+        {
+            key
+            for entry in log_history
+            for key in entry
+            if key.startswith(METHOD_METRIC_PREFIX) and key not in NOT_PLOTTED
+        }
+    )
+    grouped = [group for group in CURVE_GROUPS.values() if any(key in method_keys for key in group)]
+    in_groups = {key for group in grouped for key in group}
+    return [*grouped, *(key for key in method_keys if key not in in_groups)]
+
+
+def write_curves(
+    output_dir: str | os.PathLike,
+    log_history: list[dict[str, Any]],
+    title: str | None = None,
+    stage_boundary: int | None = None,
+) -> tuple[str | None, str | None]:
+    r"""
+    Plot the training curves (reward, entropy, completion length, share of zero-spread groups) and the method metrics
+    (`entropy/...`) into two PNGs in `output_dir`, when matplotlib is installed and they were logged.
+
+    Returns:
+        `tuple[str | None, str | None]`: File names (relative to `output_dir`) of the two PNGs, `None` for one not
+        written.
+    """
+    if not is_matplotlib_available() or not log_history:
+        return None, None
+    written = []
+    for filename, keys, suffix in (
+        (CURVES_FILENAME, list(DEFAULT_CURVES), ""),
+        (METHOD_CURVES_FILENAME, _method_curve_keys(log_history), ": method metrics"),
+    ):
+        try:
+            plot_training_curves(
+                log_history,
+                os.path.join(output_dir, filename),
+                keys=keys,
+                title=f"{title}{suffix}" if title else None,
+                stage_boundary=stage_boundary,
+            )
+            written.append(filename)
+        except ValueError:  # nothing plottable logged (yet)
+            written.append(None)
+    return written[0], written[1]
+
+
+def _save_card(
+    output_dir: str,
+    inputs: dict[str, Any],
+    log_history: list[dict[str, Any]],
+    curves: tuple[str | None, str | None],
+) -> str:
+    with open(os.path.join(output_dir, CARD_INPUTS_FILENAME), "w") as f:
+        json.dump(inputs, f, indent=2)
+    card = render_model_card(
+        inputs,
+        log_history,
+        load_evaluations(output_dir),
+        curves[0],
+        method_curves_filename=curves[1],
+        task_eval=load_task_eval(output_dir),
+    )
+    path = os.path.join(output_dir, CARD_FILENAME)
+    card.save(path)
+    return path
+
+
 def build_model_card(
     trainer: "EntropyGRPOTrainer",
     model_name: str | None = None,
     dataset_name: str | None = None,
     tags: str | list[str] | None = None,
     curves_filename: str | None = None,
+    method_curves_filename: str | None = None,
+    output_dir: str | None = None,
 ) -> ModelCard:
     r"""
-    Build the model card of a trl-entropy trainer's output.
+    Build the model card of a trl-entropy trainer's output ([`card_inputs`] then [`render_model_card`]).
 
     Args:
         trainer ([`EntropyGRPOTrainer`]):
@@ -137,104 +639,24 @@ def build_model_card(
             Extra tags.
         curves_filename (`str`, *optional*):
             PNG next to the card that shows the training curves; not shown when `None`.
+        method_curves_filename (`str`, *optional*):
+            PNG next to the card that shows the method metrics; not shown when `None`.
+        output_dir (`str`, *optional*):
+            Folder whose evaluations (`eval/*/summary.json`, `task_eval.json`) the card shows; defaults to the
+            trainer's `output_dir`.
 
     Returns:
         [`~huggingface_hub.ModelCard`]: The card.
     """
-    args = trainer.args
-    model_name = model_name or os.path.basename(os.path.normpath(args.output_dir))
-    model_id = get_config_model_id(trainer.model.config)
-    # The Hub only understands repository ids as base_model; a local directory is named in the text instead.
-    base_model = model_id if model_id and not os.path.isdir(model_id) else None
-    if model_id and os.path.realpath(model_id) == os.path.realpath(TINY_POLICY_PATH):
-        origin = f"`{TINY_POLICY_NAME}`, the tiny countdown policy shipped in `trl_entropy/policies/tiny_countdown`"
-    elif model_id:
-        origin = f"`{model_id}`"
-    else:
-        origin = "a model built from a config (no checkpoint name)"
-    if dataset_name == DATASET_NAME:
-        data_line = "Training data: the embedded countdown task (`trl_entropy.tasks.countdown`, train split)."
-        dataset_name = None  # not a Hub dataset
-    else:
-        data_line = f"Training data: `{dataset_name}`." if dataset_name else None
-    tag_set = {tags} if isinstance(tags, str) else set(tags or [])
-    tag_set.update(trainer._tag_names)
-    card_data = ModelCardData(
-        base_model=base_model,
-        datasets=[dataset_name] if dataset_name else None,
-        library_name="transformers",
-        model_name=model_name,
-        pipeline_tag="text-generation",
-        tags=sorted(tag_set),
+    output_dir = output_dir or trainer.args.output_dir
+    return render_model_card(
+        card_inputs(trainer, model_name=model_name, dataset_name=dataset_name, tags=tags),
+        trainer.state.log_history,
+        load_evaluations(output_dir),
+        curves_filename,
+        method_curves_filename=method_curves_filename,
+        task_eval=load_task_eval(output_dir),
     )
-
-    # The papers of the trainer's shapers (several when methods are combined), else the trainer's own.
-    papers = list({shaper.paper["id"]: shaper.paper for shaper in trainer.advantage_shapers if shaper.paper}.values())
-    papers = papers or ([trainer._paper] if trainer._paper else [])
-    method_rows = list(trainer.method_hyperparameters().items())
-    grpo_rows = [(name, getattr(args, name)) for name in KEY_GRPO_FIELDS if hasattr(args, name)]
-    grpo_rows.append(("world_size", args.world_size))
-    peft_rows = _peft_rows(trainer.model)
-    log_history = trainer.state.log_history
-
-    sections = [f"# {model_name}"]
-    sections.append(
-        f"This model was trained from {origin} with **{trainer._name}** "
-        f"(`{type(trainer).__name__}` of [trl-entropy](https://pypi.org/project/trl-entropy/), built on TRL's "
-        "`GRPOTrainer`)."
-        + "".join(f" Method paper: [{p['title']}](https://huggingface.co/papers/{p['id']})." for p in papers)
-    )
-    sections.append(
-        "## Training\n\n### Method hyperparameters\n\n"
-        + (_table(method_rows, ("parameter", "value")) if method_rows else "None: plain GRPO.")
-    )
-    sections.append("### GRPO hyperparameters\n\n" + _table(grpo_rows, ("parameter", "value")))
-    if peft_rows:
-        sections.append("### Adapter\n\n" + _table(peft_rows, ("parameter", "value")))
-    rewards = ", ".join(f"`{name}`" for name in getattr(trainer, "reward_func_names", [])) or "none"
-    sections.append(
-        "### Data and rewards\n\n" + (f"{data_line}\n" if data_line else "") + f"Reward functions: {rewards}."
-    )
-
-    summary = [
-        (key, value)
-        for key in ("reward", "entropy", "completions/mean_length")
-        if (value := _final_value(log_history, key)) is not None
-    ]
-    results = f"Trained for {trainer.state.global_step} optimizer steps."
-    if summary:
-        results += " Last logged values:\n\n" + _table(summary, ("metric", "value"))
-    task_eval_path = os.path.join(args.output_dir, TASK_EVAL_FILENAME)
-    if os.path.isfile(task_eval_path):
-        with open(task_eval_path) as f:
-            task_eval = json.load(f)
-        results += "\n\nEvaluation on the held-out split of the training task:\n\n" + _table(
-            [(key, value) for key, value in task_eval.items() if isinstance(value, int | float)],
-            ("metric", "value"),
-        )
-    plateau_step = trainer.stage_detector.plateau_step
-    results += "\n\nStage detector: " + (
-        f"plateau from step {plateau_step} (dashed line on the curves)."
-        if plateau_step is not None
-        else "no plateau declared."
-    )
-    if curves_filename:
-        results += f"\n\n![Training curves]({curves_filename})"
-    sections.append("## Results\n\n" + results)
-
-    versions = ", ".join(
-        f"{name} {_package_version(name)}"
-        for name in ("trl-entropy", "trl", "transformers", "torch", "accelerate", "peft", "datasets")
-    )
-    sections.append(f"## Framework versions\n\n{versions}")
-
-    citations = [p["citation"] for p in papers if p.get("citation")]
-    citations += [GRPOTrainer._paper["citation"], TRL_CITATION]
-    citations.append(TRL_ENTROPY_CITATION)
-    sections.append("## Citation\n\n" + "\n\n".join(f"```bibtex\n{c}\n```" for c in dict.fromkeys(citations)))
-
-    content = f"---\n{card_data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n"
-    return ModelCard(content)
 
 
 def write_model_card(
@@ -242,31 +664,119 @@ def write_model_card(
     model_name: str | None = None,
     dataset_name: str | None = None,
     tags: str | list[str] | None = None,
+    output_dir: str | None = None,
 ) -> str:
     r"""
-    Write `README.md` into the trainer's `output_dir`, and the training curves as a PNG when matplotlib is installed
-    and something was logged.
+    Write the card of a trainer's model into a folder: `README.md`, the inputs it was made from
+    (`trl_entropy_card.json`, for `trl-entropy card`), and the curve PNGs it shows (when matplotlib is installed and
+    something was logged).
+
+    Args:
+        trainer ([`EntropyGRPOTrainer`]):
+            The trainer.
+        model_name (`str`, *optional*):
+            Name of the model; defaults to the name of the trainer's `output_dir`.
+        dataset_name (`str`, *optional*):
+            Training dataset name.
+        tags (`str` or `list[str]`, *optional*):
+            Extra tags.
+        output_dir (`str`, *optional*):
+            Folder to write into (e.g. a `checkpoint-<step>` folder); defaults to the trainer's `output_dir`.
 
     Returns:
         `str`: Path of the card.
     """
-    output_dir = trainer.args.output_dir
+    output_dir = output_dir or trainer.args.output_dir
     os.makedirs(output_dir, exist_ok=True)
-    curves = None
-    if is_matplotlib_available() and trainer.state.log_history:
-        try:
-            plot_training_curves(
-                trainer.state.log_history,
-                os.path.join(output_dir, CURVES_FILENAME),
-                title=trainer._name,
-                stage_boundary=trainer.stage_detector.plateau_step,
-            )
-            curves = CURVES_FILENAME
-        except ValueError:  # nothing plottable logged yet
-            curves = None
-    card = build_model_card(
-        trainer, model_name=model_name, dataset_name=dataset_name, tags=tags, curves_filename=curves
-    )
-    path = os.path.join(output_dir, "README.md")
-    card.save(path)
-    return path
+    inputs = card_inputs(trainer, model_name=model_name, dataset_name=dataset_name, tags=tags)
+    log_history = trainer.state.log_history
+    curves = write_curves(output_dir, log_history, title=inputs["method"], stage_boundary=inputs["plateau_step"])
+    return _save_card(output_dir, inputs, log_history, curves)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Refreshing a saved card
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _checkpoint_step(path: str) -> int:
+    match = re.search(r"checkpoint-(\d+)$", os.path.basename(os.path.dirname(path)))
+    return int(match.group(1)) if match else -1
+
+
+def load_trainer_state(output_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The `trainer_state.json` of a folder, else that of its newest `checkpoint-*` (TRL writes the final one only
+    when the script calls `save_state`), else `None`."""
+    output_dir = os.fspath(output_dir)
+    path = os.path.join(output_dir, "trainer_state.json")
+    if not os.path.isfile(path):
+        candidates = glob.glob(os.path.join(glob.escape(output_dir), "checkpoint-*", "trainer_state.json"))
+        if not candidates:
+            return None
+        path = max(candidates, key=_checkpoint_step)
+    with open(path) as f:
+        return json.load(f)
+
+
+def refresh_model_card(output_dir: str | os.PathLike, model_name: str | None = None) -> str:
+    r"""
+    Rebuild the card of a saved model without its trainer, e.g. after an evaluation wrote `eval/*/summary.json`:
+    from `trl_entropy_card.json`, the log history of `trainer_state.json` (of the newest checkpoint when the folder
+    has none) and the evaluations; the curves are re-plotted when matplotlib is installed.
+
+    Args:
+        output_dir (`str` or `os.PathLike`):
+            Output directory of a run, or one of its `checkpoint-<step>` folders.
+        model_name (`str`, *optional*):
+            New name of the model; defaults to the recorded one.
+
+    Returns:
+        `str`: Path of the card.
+
+    Raises:
+        `FileNotFoundError`: When `output_dir` has no `trl_entropy_card.json`.
+    """
+    output_dir = os.fspath(output_dir)
+    inputs_path = os.path.join(output_dir, CARD_INPUTS_FILENAME)
+    if not os.path.isfile(inputs_path):
+        raise FileNotFoundError(
+            f"No {CARD_INPUTS_FILENAME} in {output_dir}: it is written next to the model card by trl-entropy trainers "
+            "each time they save (the final model and every `checkpoint-<step>`). Point to the output directory of a "
+            "trl-entropy run or to one of its checkpoints."
+        )
+    with open(inputs_path) as f:
+        inputs = json.load(f)
+    if model_name:
+        inputs["model_name"] = model_name
+    state = load_trainer_state(output_dir) or {}
+    log_history = state.get("log_history", [])
+    if "global_step" in state:
+        inputs["global_step"] = state["global_step"]
+    detector = (state.get("stateful_callbacks") or {}).get("StageDetector")
+    detector = detector[-1] if isinstance(detector, list) and detector else detector
+    if isinstance(detector, dict) and detector.get("attributes", {}).get("_plateau_step") is not None:
+        inputs["plateau_step"] = detector["attributes"]["_plateau_step"]
+    if is_matplotlib_available():
+        curves = write_curves(
+            output_dir, log_history, title=inputs.get("method"), stage_boundary=inputs.get("plateau_step")
+        )
+    else:  # keep showing the PNGs written at save time
+        curves = tuple(
+            name if os.path.isfile(os.path.join(output_dir, name)) else None
+            for name in (CURVES_FILENAME, METHOD_CURVES_FILENAME)
+        )
+    return _save_card(output_dir, inputs, log_history, curves)
+
+
+__all__ = [
+    "CARD_INPUTS_FILENAME",
+    "build_model_card",
+    "card_inputs",
+    "load_evaluations",
+    "load_task_eval",
+    "load_trainer_state",
+    "refresh_model_card",
+    "render_model_card",
+    "write_curves",
+    "write_model_card",
+]

@@ -1,15 +1,18 @@
 # Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
-"""Training curves from a `trainer_state.json` log history (matplotlib, from the `viz` extra)."""
+"""Training curves from `trainer_state.json` log histories (matplotlib, from the `viz` extra): the curves of one run
+([`plot_training_curves`]) and the curves of several runs on one figure ([`plot_runs`])."""
 
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
 # Panels drawn first when present, in this order; method metrics (`entropy/...`) follow.
 DEFAULT_CURVES = ("reward", "entropy", "completions/mean_length", "frac_reward_zero_std")
+# Panels drawn first when comparing runs; every `entropy/...` method metric logged by any run follows.
+DEFAULT_COMPARISON_CURVES = ("reward", "entropy", "completions/mean_length")
 # Quantities drawn together in one panel (title -> keys) when present, instead of one panel each.
 CURVE_GROUPS = {
     "PAEC: masked vs unmasked entropy": (
@@ -18,6 +21,8 @@ CURVE_GROUPS = {
         "entropy/paec_floor",
     ),
 }
+# `entropy/plateau_step` is a constant once set: a dashed `stage_boundary` line shows it better than a curve.
+_NOT_CURVES = ("entropy/plateau_step",)
 
 
 def is_matplotlib_available() -> bool:
@@ -31,8 +36,16 @@ def is_matplotlib_available() -> bool:
 def load_log_history(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Read the `log_history` of a `trainer_state.json` file (or of the one inside a directory)."""
     path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Run directory or trainer_state.json {path!r} does not exist.")
     if os.path.isdir(path):
-        path = os.path.join(path, "trainer_state.json")
+        state_path = os.path.join(path, "trainer_state.json")
+        if not os.path.isfile(state_path):
+            raise FileNotFoundError(
+                f"No trainer_state.json in {path!r}: is it the `output_dir` of a finished run (the Trainer writes the "
+                "file at every checkpoint and at `save_state()`)?"
+            )
+        path = state_path
     with open(path) as f:
         return json.load(f)["log_history"]
 
@@ -46,6 +59,62 @@ def curve(log_history: Sequence[dict[str, Any]], key: str) -> tuple[list[int], l
             steps.append(entry["step"])
             values.append(float(value))
     return steps, values
+
+
+def logged_keys(log_history: Sequence[dict[str, Any]]) -> list[str]:
+    """Sorted keys with at least one plottable (numeric, non-NaN) value in a log history."""
+    return sorted({key for entry in log_history for key in entry if key != "step" and curve([entry], key)[0]})
+
+
+def _method_keys(log_histories: Sequence[Sequence[dict[str, Any]]]) -> list[str]:
+    """Every `entropy/...` method metric logged in any of the histories, sorted."""
+    return sorted(
+        {
+            key
+            for log_history in log_histories
+            for entry in log_history
+            for key in entry
+            if key.startswith("entropy/") and key not in _NOT_CURVES
+        }
+    )
+
+
+def _draw_panels(
+    panels: Mapping[str, Mapping[str, tuple[list[int], list[float]]]],
+    output_path: str | os.PathLike,
+    title: str | None = None,
+    stage_boundary: int | None = None,
+    colors: Mapping[str, str] | None = None,
+    always_legend: bool = False,
+) -> None:
+    """Draw `panels` (panel title -> {line label -> (steps, values)}) on a grid of at most 3 columns; save a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on training machines
+    import matplotlib.pyplot as plt
+
+    columns = min(3, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.0 * rows), squeeze=False)
+    for ax, (panel_title, lines) in zip(axes.flat, panels.items(), strict=False):
+        show_legend = always_legend or len(lines) > 1
+        for label, (steps, values) in lines.items():
+            color = None if colors is None else colors.get(label)
+            ax.plot(steps, values, linewidth=1.2, label=label if show_legend else None, color=color)
+        ax.set_title(panel_title, fontsize=10)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        if stage_boundary is not None:
+            ax.axvline(stage_boundary, color="tab:red", linestyle="--", linewidth=1.0, label="plateau")
+        if stage_boundary is not None or show_legend:
+            ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(output_path, dpi=100)
+    plt.close(fig)
 
 
 def plot_training_curves(
@@ -77,16 +146,8 @@ def plot_training_curves(
     Returns:
         `list[str]`: The keys that were plotted (keys with no logged value are left out).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on training machines
-    import matplotlib.pyplot as plt
-
     if keys is None:
-        # `entropy/plateau_step` is a constant once set: the dashed `stage_boundary` line shows it better.
-        method_keys = sorted(
-            {k for entry in log_history for k in entry if k.startswith("entropy/") and k != "entropy/plateau_step"}
-        )
+        method_keys = _method_keys([log_history])
         grouped = [group for group in CURVE_GROUPS.values() if any(key in method_keys for key in group)]
         in_groups = {key for group in grouped for key in group}
         keys = [*DEFAULT_CURVES, *grouped, *(key for key in method_keys if key not in in_groups)]
@@ -98,25 +159,87 @@ def plot_training_curves(
         if lines:
             panels[titles.get(group, " / ".join(group))] = lines
     if not panels:
-        raise ValueError(f"None of the keys {list(keys)} has a logged value; nothing to plot.")
-    columns = min(3, len(panels))
-    rows = math.ceil(len(panels) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.0 * rows), squeeze=False)
-    for ax, (panel_title, lines) in zip(axes.flat, panels.items(), strict=False):
-        for key, (steps, values) in lines.items():
-            ax.plot(steps, values, linewidth=1.2, label=key if len(lines) > 1 else None)
-        ax.set_title(panel_title, fontsize=10)
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-        if stage_boundary is not None:
-            ax.axvline(stage_boundary, color="tab:red", linestyle="--", linewidth=1.0, label="plateau")
-        if stage_boundary is not None or len(lines) > 1:
-            ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.axis("off")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(output_path, dpi=100)
-    plt.close(fig)
+        raise ValueError(
+            f"None of the keys {list(keys)} has a logged value; nothing to plot. Logged keys: "
+            f"{', '.join(logged_keys(log_history)) or 'none'}."
+        )
+    _draw_panels(panels, output_path, title=title, stage_boundary=stage_boundary)
     return [key for lines in panels.values() for key in lines]
+
+
+def _run_label(path: str | os.PathLike) -> str:
+    """A run's name: its directory's name (the parent directory's for a `trainer_state.json` path)."""
+    path = os.path.normpath(os.path.abspath(os.fspath(path)))
+    if os.path.isfile(path):
+        path = os.path.dirname(path)
+    return os.path.basename(path)
+
+
+def plot_runs(
+    runs: Mapping[str, str | os.PathLike | Sequence[dict[str, Any]]] | Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    keys: Sequence[str] | None = None,
+    title: str | None = None,
+) -> list[str]:
+    r"""
+    Compare several runs: one panel per logged quantity, one line per run, against the optimizer step; save a PNG.
+
+    Args:
+        runs (`Mapping[str, str | list[dict]]` or `Sequence[str]`):
+            The runs. A mapping from label to run directory, `trainer_state.json` path or log history (e.g.
+            `trainer.state.log_history`); or a sequence of run directories (or `trainer_state.json` paths), each
+            labelled with its directory's name.
+        output (`str` or `os.PathLike`):
+            Where to write the PNG.
+        keys (`Sequence[str]`, *optional*):
+            Logged keys to plot, one panel each. Defaults to reward, entropy, mean completion length, and every
+            `entropy/...` method metric logged by any of the runs; defaults no run logged are left out.
+        title (`str`, *optional*):
+            Figure title.
+
+    Returns:
+        `list[str]`: The keys that were plotted, in panel order.
+
+    Raises:
+        `FileNotFoundError`: A run directory, or its `trainer_state.json`, does not exist.
+        `ValueError`: No run was given, or one of the requested `keys` was logged by none of the runs.
+    """
+    if isinstance(runs, Mapping):
+        items = list(runs.items())
+    else:
+        if isinstance(runs, str | os.PathLike):
+            runs = [runs]
+        labels = [_run_label(path) for path in runs]
+        # Two runs with the same directory name (e.g. `a/run`, `b/run`) keep their full paths to stay apart.
+        items = [
+            (os.fspath(path) if labels.count(label) > 1 else label, path)
+            for label, path in zip(labels, runs, strict=True)
+        ]
+    if not items:
+        raise ValueError("`runs` is empty: give at least one run directory or log history.")
+    histories = {
+        str(label): load_log_history(run) if isinstance(run, str | os.PathLike) else list(run) for label, run in items
+    }
+    if keys is None:
+        keys = [*DEFAULT_COMPARISON_CURVES, *_method_keys(list(histories.values()))]
+        explicit = False
+    else:
+        keys = [keys] if isinstance(keys, str) else list(keys)
+        explicit = True
+    # One colour per run on every panel, also on panels where some runs have no line.
+    colors = {label: f"C{i % 10}" for i, label in enumerate(histories)}
+    panels = {}  # key -> {run label: (steps, values)}
+    for key in keys:
+        lines = {label: xy for label, history in histories.items() if (xy := curve(history, key))[0]}
+        if lines:
+            panels[key] = lines
+        elif explicit:
+            available = sorted({k for history in histories.values() for k in logged_keys(history)})
+            raise ValueError(
+                f"Key {key!r} was logged by none of the runs {list(histories)}; available keys: "
+                f"{', '.join(available) or 'none'}."
+            )
+    if not panels:
+        raise ValueError(f"None of the runs {list(histories)} logged any of {keys}; nothing to plot.")
+    _draw_panels(panels, output, title=title, colors=colors, always_legend=True)
+    return list(panels)

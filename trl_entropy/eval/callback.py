@@ -1,6 +1,7 @@
 # Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
 """Evaluation during training: a callback that samples a small benchmark split every N optimizer steps."""
 
+import dataclasses
 import json
 import os
 import time
@@ -92,7 +93,7 @@ class EvaluationCallback(TrainerCallback):
         if isinstance(benchmark, str):
             benchmark = load_benchmark(benchmark, path=benchmark_path, split=split, limit=limit)
         elif limit is not None:
-            benchmark = Benchmark(benchmark.name, benchmark.problems[:limit], benchmark.kind)
+            benchmark = dataclasses.replace(benchmark, problems=benchmark.problems[:limit])
         if max_new_tokens is None:
             max_new_tokens = (
                 getattr(trainer.args, "max_completion_length", None) or DEFAULT_MAX_NEW_TOKENS[benchmark.kind]

