@@ -67,9 +67,21 @@ class TestMathGrader:
         assert math_grader.grade(r"\boxed{4} ... no, \boxed{3}", "4").correct is False
 
     def test_announced_answer_without_box(self, math_grader):
-        graded = math_grader.grade("Adding up, the final answer is 7.", "7")
+        graded = math_grader.grade("Adding up, the final answer is $7$.", "7")
         assert graded.answer == "7"
         assert graded.correct is True
+        # Plain-text expressions are never parsed: math-verify would hand them to sympy's eval-based `parse_expr`.
+        assert math_grader.grade("Adding up, the final answer is 7.", "7").answer is None
+
+    def test_model_output_is_never_executed(self, math_grader, tmp_path):
+        marker = tmp_path / "executed"
+        for payload in (
+            f"The final answer is __import__('os').system('touch {marker}')",
+            f"\\boxed{{__import__('os').system('touch {marker}')}}",
+            f"answer: (lambda: __import__('os').system('touch {marker}'))()",
+        ):
+            assert math_grader.grade(payload, "4").correct is False
+        assert not marker.exists()
 
     @pytest.mark.parametrize("reference", ["0.5", r"$\frac{1}{2}$", r"\boxed{\dfrac12}", "$$0.5$$", " 1/2 "])
     def test_reference_forms(self, math_grader, reference):

@@ -116,7 +116,7 @@ class MathGrader:
     Grader for free-form math answers, built on `math-verify`.
 
     The prediction is the content of the last complete `\boxed{}` of the completion (see [`extract_last_boxed`]).
-    Without one, `math-verify` looks for an explicitly announced answer ("final answer is ...", "answer: ..."), but
+    Without one, `math-verify` looks for an explicitly announced answer in LaTeX math ("final answer is $7$"), but
     not for bare numbers in the text: a completion that states no final answer gets no answer. The reference answer
     may be bare (`"0.5"`), wrapped in `$...$` or in `\boxed{}`; its parse is cached per reference string.
 
@@ -151,13 +151,14 @@ class MathGrader:
         # Completions are searched for a complete boxed answer first (by `extract_last_boxed`), then for an explicitly
         # announced one only; math-verify's own boxed matching is off so that a truncated `\boxed{...` is not
         # half-read as an answer.
+        # Only math-verify's LaTeX extraction is used, never its plain-expression one: that one hands the matched
+        # text to sympy's `parse_expr`, which is built on Python's `eval`, and model output is never evaluated.
+        # Plain numbers and fractions such as `1/2` parse as LaTeX too.
         self._anchored_config = [
             math_verify.LatexExtractionConfig(try_extract_without_anchor=False, boxed_match_priority=-1),
-            math_verify.ExprExtractionConfig(try_extract_without_anchor=False),
         ]
-        # Text already isolated as "the answer" (boxed content, reference) is parsed as LaTeX, then as a plain
-        # expression.
-        self._answer_config = [math_verify.LatexExtractionConfig(), math_verify.ExprExtractionConfig()]
+        # Text already isolated as "the answer" (boxed content, reference) is parsed as LaTeX.
+        self._answer_config = [math_verify.LatexExtractionConfig()]
         self._gold_cache: dict[str, tuple] = {}
 
     def _timeout(self) -> int | None:
