@@ -141,6 +141,11 @@ def main(output_dir: str) -> None:
         assert len(logged) == 3, history
         assert trainer.args.world_size == 2
         print("TWO_PROCESS_CHECK_OK")
+    # Tear the gloo group down before the interpreter exits: left to process exit, its threads can be destroyed while
+    # still joinable, and the process aborts ("terminate called without an active exception") after a passing run.
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
