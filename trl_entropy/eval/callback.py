@@ -17,7 +17,7 @@ from .evaluator import (
     DEFAULT_TOP_P,
     _gather,
     check_sampling_settings,
-    generate_hf,
+    hf_generator,
     sample_and_grade,
     summarize_records,
 )
@@ -129,21 +129,10 @@ class EvaluationCallback(TrainerCallback):
         with unwrap_model_for_generation(trainer.model_wrapped, accelerator) as model:
             was_training = model.training
             model.eval()
-            add_special_tokens = self.benchmark.kind == "math" and not getattr(tokenizer, "chat_template", None)
             prompts = [self.benchmark.build_prompt(problem, tokenizer) for problem in self.benchmark.problems]
-
-            def generate(chunk_prompts, seed):
-                return generate_hf(
-                    model,
-                    tokenizer,
-                    chunk_prompts,
-                    self.num_samples,
-                    self.temperature,
-                    self.top_p,
-                    self.max_new_tokens,
-                    add_special_tokens,
-                    seed,
-                )
+            generate = hf_generator(
+                model, tokenizer, self.benchmark, self.num_samples, self.temperature, self.top_p, self.max_new_tokens
+            )
 
             try:
                 records = sample_and_grade(

@@ -147,6 +147,22 @@ def generate_hf(
     return [samples[i * num_samples : (i + 1) * num_samples] for i in range(len(prompts))]
 
 
+def hf_generator(
+    model, tokenizer, benchmark: Benchmark, num_samples: int, temperature: float, top_p: float, max_new_tokens: int
+) -> Callable[[Sequence[str], int], list[list[dict[str, Any]]]]:
+    """`generate(prompts, seed)` for [`sample_and_grade`], sampling with [`generate_hf`]."""
+    # A chat template writes its own special tokens, and the tiny countdown policy is trained on bare prompts: only a
+    # plain-text math prompt gets the tokenizer's (e.g. BOS).
+    add_special_tokens = benchmark.kind == "math" and not getattr(tokenizer, "chat_template", None)
+
+    def generate(prompts, seed):
+        return generate_hf(
+            model, tokenizer, prompts, num_samples, temperature, top_p, max_new_tokens, add_special_tokens, seed
+        )
+
+    return generate
+
+
 def generate_vllm(llm, prompts, num_samples, temperature, top_p, max_new_tokens, seed) -> list[list[dict[str, Any]]]:
     """Same as [`generate_hf`] with a `vllm.LLM`."""
     from vllm import SamplingParams
@@ -548,20 +564,7 @@ def evaluate(
         else:
             if model_path is not None:
                 model, tokenizer = _load_hf(model_path, dtype)
-            add_special_tokens = benchmark.kind == "math" and not getattr(tokenizer, "chat_template", None)
-
-            def generate(prompts, chunk_seed_value):
-                return generate_hf(
-                    model,
-                    tokenizer,
-                    prompts,
-                    num_samples,
-                    temperature,
-                    top_p,
-                    max_new_tokens,
-                    add_special_tokens,
-                    chunk_seed_value,
-                )
+            generate = hf_generator(model, tokenizer, benchmark, num_samples, temperature, top_p, max_new_tokens)
 
     new_records = []
     if generate is not None:
