@@ -153,18 +153,12 @@ def last_boxed(text: str) -> str | None:
     Returns:
         `str` or `None`: What is between the braces.
     """
+    from ..eval.answers import _braced_argument
+
     start = text.rfind("\\boxed{")
-    if start < 0:
-        return None
-    depth, begin = 0, start + len("\\boxed")
-    for i in range(begin, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[begin + 1 : i]
-    return None
+    # Unlike the evaluator's `extract_last_boxed`, an unclosed last box is not replaced by an earlier one: a
+    # truncated completion earns no reward.
+    return None if start < 0 else _braced_argument(text, start + len("\\boxed"))
 
 
 def _completion_text(completion: str | Sequence[dict[str, str]]) -> str:
