@@ -10,6 +10,7 @@ from .entropy_grpo_trainer import EntropyGRPOTrainer
 from .paec import PAECGRPOConfig, PAECGRPOTrainer
 from .position_shaping import PositionShapingGRPOConfig, PositionShapingGRPOTrainer
 from .ppl_shaping import PPLShapingGRPOConfig, PPLShapingGRPOTrainer
+from .sent import SemanticEntropyCurriculum, SENTGRPOConfig, SENTGRPOTrainer
 from .shaper import AdvantageShaper
 from .stage_detector import StageDetector
 from .token_entropy import TokenEntropyRecorder
@@ -26,6 +27,9 @@ __all__ = [
     "PPLShapingGRPOTrainer",
     "PositionShapingGRPOConfig",
     "PositionShapingGRPOTrainer",
+    "SENTGRPOConfig",
+    "SENTGRPOTrainer",
+    "SemanticEntropyCurriculum",
     "ShapingGRPOConfig",
     "ShapingGRPOTrainer",
     "StageDetector",

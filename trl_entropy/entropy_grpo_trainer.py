@@ -99,6 +99,11 @@ class EntropyGRPOTrainer(GRPOTrainer):
         if args is None:
             model_name = model if isinstance(model, str) else get_config_model_id(model.config)
             args = self.config_class(f"{model_name.split('/')[-1]}-{self._output_suffix}")
+        # Imported here: `trl_entropy.sent` imports this module.
+        from .sent.curriculum import SemanticEntropyCurriculum
+
+        if isinstance(kwargs.get("train_dataset"), SemanticEntropyCurriculum):
+            SemanticEntropyCurriculum.check_training_args(args)  # a reshuffle would undo the curriculum
         self._loss_pass: _LossPass | None = None
         self.advantage_shapers = self.build_shapers(args)
         # Watches reward and entropy at every optimizer step and declares the plateau (arXiv 2508.02260); a
@@ -310,6 +315,7 @@ class EntropyGRPOTrainer(GRPOTrainer):
     def _generate_and_score_completions(self, inputs):
         batch = super()._generate_and_score_completions(inputs)
         mode = "train" if self.model.training else "eval"
+        self._log_curriculum_batch(inputs, mode)
         for shaper in self.advantage_shapers:
             shaper.on_generation(self, batch, mode)
         return batch
@@ -381,6 +387,28 @@ class EntropyGRPOTrainer(GRPOTrainer):
                     prompt_ids=inputs.get("prompt_ids"),
                     prompt_mask=inputs.get("prompt_mask"),
                 )
+
+    def _log_curriculum_batch(self, inputs: list[dict[str, Any]], mode: str) -> None:
+        # Prompts of a `SemanticEntropyCurriculum` carry their score and stage; every process reads the same dataset,
+        # so all of them take part in the reduction or none does. NaN scores (no answer at all) are not averaged.
+        from .sent.curriculum import SCORE_COLUMN, STAGE_COLUMN
+
+        if not inputs or SCORE_COLUMN not in inputs[0]:
+            return
+        device = self.accelerator.device
+        scores = torch.tensor([float(row[SCORE_COLUMN]) for row in inputs], device=device)
+        scored = ~scores.isnan()
+        stages = torch.tensor([float(row.get(STAGE_COLUMN, 0)) for row in inputs], device=device)
+        local = torch.stack(
+            [scores[scored].sum(), scored.sum().float(), stages.sum(), torch.tensor(float(len(inputs)), device=device)]
+        )
+        score_sum, score_count, stage_sum, count = self.accelerator.reduce(local, reduction="sum").tolist()
+        metrics = self._metrics[mode]
+        metrics[METRIC_PREFIX + "curriculum_semantic_entropy"].append(
+            score_sum / score_count if score_count else math.nan
+        )
+        if STAGE_COLUMN in inputs[0]:
+            metrics[METRIC_PREFIX + "curriculum_stage"].append(stage_sum / count)
 
     def _flush_method_metrics(self, loss_pass: _LossPass) -> None:
         if not loss_pass.metrics:

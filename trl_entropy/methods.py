@@ -9,6 +9,7 @@ from .entropy_grpo_trainer import EntropyGRPOTrainer
 from .paec import PAECGRPOTrainer
 from .position_shaping import PositionShapingGRPOTrainer
 from .ppl_shaping import PPLShapingGRPOTrainer
+from .sent import SENTGRPOTrainer
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ METHODS: dict[str, Method] = {
     "ppl": Method(PPLShapingGRPOTrainer, "perplexity-based advantage shaping (arXiv 2508.02260)"),
     "position": Method(PositionShapingGRPOTrainer, "position-based advantage shaping (arXiv 2508.02260)"),
     "paec": Method(PAECGRPOTrainer, "PAEC: soft mask + anchored entropy floor (arXiv 2606.08543)"),
+    "sent": Method(
+        SENTGRPOTrainer, "SENT: low-entropy covariance KL; with a semantic-entropy curriculum (arXiv 2512.04359)"
+    ),
     "shaping": Method(ShapingGRPOTrainer, "several shaping methods in one run (`shaping_methods: [...]`)"),
 }
 

@@ -32,12 +32,8 @@ class AdvantageShaper:
         self.args = args
 
     def option(self, name: str) -> Any:
-        """A field of this method from `args`, or its default in `config_class` when `args` lacks it (a plain
-        `GRPOConfig`: the trainers are drop-ins and then use the paper's defaults)."""
-        if hasattr(self.args, name):
-            return getattr(self.args, name)
-        field = self.config_class.__dataclass_fields__[name]
-        return field.default_factory() if field.default is dataclasses.MISSING else field.default
+        """A field of this method from `args`, or its default in `config_class` (see [`config_option`])."""
+        return config_option(self.args, self.config_class, name)
 
     def on_generation(self, trainer: "EntropyGRPOTrainer", batch: dict[str, Any], mode: str) -> None:
         """
@@ -61,3 +57,12 @@ class AdvantageShaper:
     def hyperparameters(self) -> dict[str, Any]:
         """Values of this shaper's config fields, for the model card."""
         return {name: self.option(name) for name in self.fields}
+
+
+def config_option(args: Any, config_class: type, name: str) -> Any:
+    """A method's field from `args`, or its default in `config_class` when `args` lacks it (a plain `GRPOConfig`: the
+    trainers are drop-ins and then use the paper's defaults)."""
+    if hasattr(args, name):
+        return getattr(args, name)
+    field = config_class.__dataclass_fields__[name]
+    return field.default_factory() if field.default is dataclasses.MISSING else field.default

@@ -25,9 +25,25 @@ from .ppl_shaping import (
     ppl_advantage_weights,
     ppl_shaped_advantages,
 )
+from .sent_kl import (
+    CovSelection,
+    check_sent_kl_params,
+    kl_estimate,
+    low_entropy_cov_coefficients,
+    low_entropy_cov_kl,
+    low_entropy_cov_selection,
+    selection_coefficients,
+)
 
 
 __all__ = [
+    "CovSelection",
+    "check_sent_kl_params",
+    "kl_estimate",
+    "low_entropy_cov_coefficients",
+    "low_entropy_cov_kl",
+    "low_entropy_cov_selection",
+    "selection_coefficients",
     "DecisionStatistics",
     "check_paec_params",
     "decision_score",

@@ -17,6 +17,7 @@ from ..functional.paec import (
     paec_penalty,
     soft_mask,
 )
+from ..shaper import config_option
 from .config import PAECGRPOConfig
 
 
@@ -112,7 +113,7 @@ class PAECGRPOTrainer(EntropyGRPOTrainer):
     _stateful_callback_attributes = (*EntropyGRPOTrainer._stateful_callback_attributes, "paec_anchor")
 
     def build_stateful_callbacks(self, args) -> None:
-        self.paec = {name: _option(args, name) for name in PAEC_FIELDS}
+        self.paec = {name: config_option(args, PAECGRPOConfig, name) for name in PAEC_FIELDS}
         flags = ("paec_use_mask", "paec_use_penalty", "paec_skip_confident")
         check_paec_params(**{name.removeprefix("paec_"): v for name, v in self.paec.items() if name not in flags})
         self.paec_anchor = PAECAnchor(self.paec["paec_anchor_steps"])
@@ -232,10 +233,3 @@ def logit_transform(text_config) -> tuple[float, float | None]:
         scaling = text_config.logits_scaling
         scale = scaling if text_config.model_type == "hyperclovax" else 1 / scaling
     return (1.0 if scale is None else float(scale)), softcap
-
-
-def _option(args, name: str) -> Any:
-    # A plain GRPOConfig lacks the paec_ fields: use the defaults of PAECGRPOConfig (the trainer is a drop-in).
-    if hasattr(args, name):
-        return getattr(args, name)
-    return PAECGRPOConfig.__dataclass_fields__[name].default
