@@ -9,6 +9,7 @@ class (chosen by the recipe's `method:` key) and TRL's `ModelConfig` (model, LoR
 are errors. Command-line flags override the recipe.
 """
 
+import gc
 import importlib
 import json
 import os
@@ -16,11 +17,13 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import torch
 import yaml
 from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config, get_quantization_config
 
 from ..methods import METHODS, get_method
 from ..model_card import TASK_EVAL_FILENAME
+from ..sent.curriculum import CURRICULUM_ORDERS, SCORE_COLUMN
 from ..tasks.names import DATASET_NAME, TINY_POLICY_NAME, TINY_POLICY_PATH
 
 
@@ -57,6 +60,30 @@ class TrainScriptArguments(ScriptArguments):
             Samples per problem (temperature 0.6, top-p 0.95).
         eval_benchmark_path (`str`, *optional*):
             Local file or `datasets` name of the benchmark data (math benchmarks).
+        curriculum_order (`str`, *optional*):
+            Train on a [`~trl_entropy.SemanticEntropyCurriculum`] of the dataset: `"ascending"` (strict order of
+            semantic entropy) or `"stages"` (`curriculum_num_stages` stages in order, shuffled inside); unset trains
+            on the dataset as it is. Needs `shuffle_dataset: false`. A dataset with a `semantic_entropy` column (from
+            `trl-entropy curriculum`) is ordered by it; any other is scored first, with the settings below (cached).
+        curriculum_num_stages (`int`, *optional*, defaults to `2`):
+            Number of stages.
+        curriculum_stage (`int`, *optional*):
+            Train on this stage only (1-based); the authors trained stage 1, then stage 2 from its checkpoint.
+        curriculum_scoring_model (`str`, *optional*):
+            Policy whose samples score the prompts; defaults to `model_name_or_path` (for stage 2, name the
+            starting policy of stage 1 here, so both stages split one ranking).
+        curriculum_num_samples (`int`, *optional*, defaults to `8`):
+            Answers sampled per prompt for its semantic entropy.
+        curriculum_temperature (`float`, *optional*, defaults to `1.0`):
+            Temperature of those samples (top-p 1).
+        curriculum_max_new_tokens (`int`, *optional*):
+            Length cap of those samples; defaults to `max_completion_length`.
+        curriculum_batch_size (`int`, *optional*, defaults to `64`):
+            Sequences per generation call while scoring.
+        curriculum_backend (`str`, *optional*, defaults to `"hf"`):
+            `"hf"` or `"vllm"` for scoring.
+        curriculum_cache_dir (`str`, *optional*):
+            Cache of the scores (default `~/.cache/trl_entropy` or `$TRL_ENTROPY_CACHE`).
     """
 
     dataset_name: str | None = field(
@@ -112,8 +139,45 @@ class TrainScriptArguments(ScriptArguments):
         default=None, metadata={"help": "Local file or `datasets` name of the evaluation benchmark's data."}
     )
 
+    curriculum_order: str | None = field(
+        default=None,
+        metadata={
+            "help": "Train on a semantic-entropy curriculum of the dataset (ascending or stages); unset: none.",
+            "choices": [None, *CURRICULUM_ORDERS],
+        },
+    )
+    curriculum_num_stages: int = field(default=2, metadata={"help": "Number of curriculum stages."})
+    curriculum_stage: int | None = field(
+        default=None, metadata={"help": "Train on this curriculum stage only (1-based); unset: all, in order."}
+    )
+    curriculum_scoring_model: str | None = field(
+        default=None, metadata={"help": "Policy that scores the prompts (default: model_name_or_path)."}
+    )
+    curriculum_num_samples: int = field(default=8, metadata={"help": "Answers sampled per prompt for its score."})
+    curriculum_temperature: float = field(default=1.0, metadata={"help": "Temperature of the scoring samples."})
+    curriculum_max_new_tokens: int | None = field(
+        default=None, metadata={"help": "Length cap of the scoring samples (default: max_completion_length)."}
+    )
+    curriculum_batch_size: int = field(default=64, metadata={"help": "Sequences per generation call while scoring."})
+    curriculum_backend: str = field(
+        default="hf", metadata={"help": "Generation backend of the scoring.", "choices": ["hf", "vllm"]}
+    )
+    curriculum_cache_dir: str | None = field(default=None, metadata={"help": "Cache directory of the scores."})
+
     def __post_init__(self):
         get_method(self.method)  # clear error for an unknown method
+        if self.curriculum_order is not None and self.curriculum_order not in CURRICULUM_ORDERS:
+            raise ValueError(f"`curriculum_order` must be one of {CURRICULUM_ORDERS}, got {self.curriculum_order!r}.")
+        if self.curriculum_num_stages < 1:
+            raise ValueError(f"`curriculum_num_stages` must be >= 1, got {self.curriculum_num_stages}.")
+        if self.curriculum_stage is not None:
+            if self.curriculum_order is None:
+                raise ValueError("`curriculum_stage` needs `curriculum_order` (e.g. `stages`).")
+            if not 1 <= self.curriculum_stage <= self.curriculum_num_stages:
+                raise ValueError(
+                    f"`curriculum_stage` must be in [1, {self.curriculum_num_stages}] (`curriculum_num_stages`), "
+                    f"got {self.curriculum_stage}."
+                )
         if self.task_eval_problems < 0:
             raise ValueError(f"`task_eval_problems` must be >= 0, got {self.task_eval_problems}.")
         if self.task_eval_samples < 1:
@@ -216,6 +280,39 @@ def load_train_dataset(script_args: TrainScriptArguments, seed: int):
     return dataset
 
 
+def build_curriculum(dataset, script_args: TrainScriptArguments, training_args, model_args):
+    """The dataset as a [`~trl_entropy.SemanticEntropyCurriculum`], scored first unless it has a score column."""
+    from ..sent.curriculum import SemanticEntropyCurriculum
+
+    order = dict(
+        order=script_args.curriculum_order,
+        num_stages=script_args.curriculum_num_stages,
+        stage=script_args.curriculum_stage,
+        seed=training_args.seed,
+    )
+    if SCORE_COLUMN in dataset.column_names:
+        return SemanticEntropyCurriculum(dataset, **order)
+    scoring_model = script_args.curriculum_scoring_model or model_args.model_name_or_path
+    curriculum = SemanticEntropyCurriculum.from_policy(
+        dataset,
+        resolve_model_path(scoring_model),
+        num_samples=script_args.curriculum_num_samples,
+        temperature=script_args.curriculum_temperature,
+        max_new_tokens=script_args.curriculum_max_new_tokens or training_args.max_completion_length,
+        batch_size=script_args.curriculum_batch_size,
+        backend=script_args.curriculum_backend,
+        cache_dir=script_args.curriculum_cache_dir,
+        dtype=model_args.dtype or "auto",
+        seed=training_args.seed,
+        **order,
+    )
+    # The scoring model is gone by now; give its memory back before the trainer loads the policy.
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return curriculum
+
+
 def resolve_model_path(model_name_or_path: str | None) -> str:
     """
     `trl-entropy/tiny-countdown` (or nothing) means the policy shipped in the package; `smollm2-135m-instruct` means
@@ -272,11 +369,14 @@ def main(argv: Sequence[str] | None = None):
         from ..token_entropy import TokenEntropyRecorder
 
         recorder = TokenEntropyRecorder(every_n_steps=script_args.record_token_entropies_every)
+    train_dataset = load_train_dataset(script_args, seed=training_args.seed)
+    if script_args.curriculum_order is not None:
+        train_dataset = build_curriculum(train_dataset, script_args, training_args, model_args)
     trainer = method.trainer_class(
         model=model_path,
         reward_funcs=resolve_reward_funcs(script_args.reward_funcs, training_args.max_completion_length),
         args=training_args,
-        train_dataset=load_train_dataset(script_args, seed=training_args.seed),
+        train_dataset=train_dataset,
         peft_config=get_peft_config(model_args),
         quantization_config=quantization_config,
         callbacks=None if recorder is None else [recorder],

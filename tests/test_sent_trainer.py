@@ -1,0 +1,225 @@
+# Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
+"""`SENTGRPOTrainer`: the on-policy refusal, the loss term against its definition, and a short curriculum training."""
+
+import pytest
+import torch
+from conftest import cpu_grpo_kwargs
+from trl import GRPOConfig, GRPOTrainer
+
+from trl_entropy import SemanticEntropyCurriculum, SENTGRPOConfig, SENTGRPOTrainer
+from trl_entropy.functional import low_entropy_cov_kl, low_entropy_cov_selection
+from trl_entropy.tasks import build_dataset, countdown_reward, load_tiny_policy
+
+
+def make(tokenizer, dataset, output_dir, config_class=SENTGRPOConfig, **overrides):
+    kwargs = cpu_grpo_kwargs(
+        output_dir, per_device_train_batch_size=16, num_generations=8, max_completion_length=12, max_steps=3
+    )
+    kwargs.update(overrides)
+    return SENTGRPOTrainer(
+        model=load_tiny_policy()[0],
+        reward_funcs=countdown_reward,
+        args=config_class(**kwargs),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+    )
+
+
+def first_batch(trainer):
+    trainer.model.train()
+    trainer.current_gradient_accumulation_steps = trainer.args.gradient_accumulation_steps
+    return trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+
+
+def reference_forward(trainer, inputs):
+    """Per-token log-probs and entropies from the full logits of an ordinary forward (no fused head)."""
+    input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
+    attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
+    with torch.no_grad():
+        logits = trainer.model(input_ids=input_ids, attention_mask=attention_mask).logits
+    num_positions = inputs["completion_ids"].size(1)
+    log_probs = (logits[:, -num_positions - 1 : -1].float() / trainer.temperature).log_softmax(-1)
+    logps = log_probs.gather(-1, inputs["completion_ids"].unsqueeze(-1)).squeeze(-1)
+    return logps, -(log_probs.exp() * log_probs).sum(-1)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("config_class", [SENTGRPOConfig, GRPOConfig])
+def test_fully_on_policy_kl_is_refused(config_class, tokenizer, prompt_dataset, tmp_path):
+    # TRL's defaults: one iteration, steps_per_generation = gradient_accumulation_steps: p_old = p at every update.
+    with pytest.raises(ValueError, match=r"num_iterations > 1.*steps_per_generation.*sent_kl_target='ref'"):
+        make(tokenizer, prompt_dataset, tmp_path, config_class=config_class)
+    # Also with accumulation: 4 micro-batches per step, 2 per generation, still every update on-policy.
+    with pytest.raises(ValueError, match="every update on-policy"):
+        make(tokenizer, prompt_dataset, tmp_path, gradient_accumulation_steps=4, steps_per_generation=2)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"num_iterations": 2},
+        {"steps_per_generation": 2},
+        {"gradient_accumulation_steps": 2, "steps_per_generation": 4},
+        {"sent_use_kl": False},
+        {"sent_kl_target": "ref", "beta": 0.01},
+    ],
+)
+def test_settings_where_the_kl_acts_are_accepted(overrides, tokenizer, prompt_dataset, tmp_path):
+    trainer = make(tokenizer, prompt_dataset, tmp_path, **overrides)
+    assert trainer.sent["sent_kl_coef"] == 0.1
+
+
+def test_reference_kl_needs_beta(tokenizer, prompt_dataset, tmp_path):
+    with pytest.raises(ValueError, match="only with `beta > 0`, got beta=0.0"):
+        make(tokenizer, prompt_dataset, tmp_path, sent_kl_target="ref")
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("sent_low_entropy_share", 0.0, r"`sent_low_entropy_share` must be in \(0, 1\], got 0.0"),
+        ("sent_cov_ratio", 0.7, r"`sent_cov_ratio` must be in \(0, 0.5\], got 0.7"),
+        ("sent_kl_coef", -1.0, r"`sent_kl_coef` must be a finite number >= 0, got -1.0"),
+        ("sent_high_cov_mult", -2.0, r"`sent_high_cov_mult` must be a finite number >= 0"),
+        ("sent_low_cov_mult", float("inf"), r"`sent_low_cov_mult` must be a finite number >= 0"),
+        ("sent_kl_target", "reference", r"`sent_kl_target` must be one of \('old', 'ref'\), got 'reference'"),
+        ("sent_cov_scope", "batch", r"`sent_cov_scope` must be one of \('local', 'global'\), got 'batch'"),
+    ],
+)
+def test_config_validation_names_the_field(field, value, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        SENTGRPOConfig(**cpu_grpo_kwargs(tmp_path), **{field: value})
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The loss term
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"steps_per_generation": 2},
+        {"steps_per_generation": 2, "sent_cov_scope": "global", "sent_low_entropy_share": 0.5},
+        {"sent_kl_target": "ref", "beta": 0.04, "sent_high_cov_mult": 3.0},
+    ],
+)
+def test_loss_term_equals_the_definition(overrides, tokenizer, prompt_dataset, tmp_path):
+    trainer = make(tokenizer, prompt_dataset, tmp_path, sent_cov_ratio=0.05, sent_kl_coef=0.3, **overrides)
+    inputs = first_batch(trainer)
+    target_key = "ref_per_token_logps" if trainer.sent["sent_kl_target"] == "ref" else "old_per_token_logps"
+    # A target policy that differs from the current one (as after an update), so that the term is not zero.
+    generator = torch.Generator().manual_seed(0)
+    logps, entropies = reference_forward(trainer, inputs)
+    inputs[target_key] = logps + 0.3 * torch.randn(logps.shape, generator=generator)
+
+    loss = trainer.compute_loss(trainer.model, inputs)
+    trl_loss = GRPOTrainer._compute_loss(trainer, trainer.model, inputs)
+
+    args = trainer.args
+    mask = inputs["completion_mask"].float()
+    per_token = low_entropy_cov_kl(
+        entropies,
+        logps,
+        inputs[target_key],
+        inputs["advantages"],
+        mask,
+        low_entropy_share=args.sent_low_entropy_share,
+        ratio=args.sent_cov_ratio,
+        coef=args.sent_kl_coef,
+        high_mult=args.sent_high_cov_mult,
+        low_mult=args.sent_low_cov_mult,
+        estimator="k3" if args.sent_kl_target == "ref" else "abs",
+    )
+    expected = (per_token * mask).sum() / mask.sum()
+    assert expected.item() > 0
+    torch.testing.assert_close(loss - trl_loss, expected, rtol=1e-4, atol=1e-6)
+
+    # The logged shares are those of the selection, computed by hand from the same forward.
+    selection = low_entropy_cov_selection(
+        entropies, logps, inputs["advantages"], mask, args.sent_low_entropy_share, args.sent_cov_ratio
+    )
+    metrics = trainer._metrics["train"]
+    num_valid = mask.sum().item()
+    assert metrics["entropy/sent_high_share"][-1] == pytest.approx(selection.high_cov.sum().item() / num_valid)
+    assert metrics["entropy/sent_low_share"][-1] == pytest.approx(selection.low_cov.sum().item() / num_valid)
+    assert metrics["entropy/sent_low_entropy_share"][-1] == pytest.approx(
+        selection.low_entropy.sum().item() / num_valid
+    )
+    assert metrics["entropy/sent_kl_penalty"][-1] == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_on_policy_pass_adds_nothing_and_no_kl_adds_nothing(tokenizer, prompt_dataset, tmp_path):
+    # The first mini-batch of a generation batch is trained by the policy that sampled it: TRL's old log-probs are
+    # the current ones, and the term is zero up to float noise.
+    trainer = make(tokenizer, prompt_dataset, tmp_path, steps_per_generation=2)
+    inputs = first_batch(trainer)
+    mask = inputs["completion_mask"].bool()
+    current = reference_forward(trainer, inputs)[0]
+    torch.testing.assert_close(inputs["old_per_token_logps"][mask], current[mask], rtol=0, atol=1e-5)
+    loss = trainer.compute_loss(trainer.model, inputs)
+    torch.testing.assert_close(loss, GRPOTrainer._compute_loss(trainer, trainer.model, inputs))
+    assert trainer._metrics["train"]["entropy/sent_kl_penalty"][-1] < 1e-6
+
+    no_kl = make(tokenizer, prompt_dataset, tmp_path, sent_use_kl=False)
+    inputs = first_batch(no_kl)
+    inputs["old_per_token_logps"] = reference_forward(no_kl, inputs)[0] - 0.5
+    torch.testing.assert_close(
+        no_kl.compute_loss(no_kl.model, inputs), GRPOTrainer._compute_loss(no_kl, no_kl.model, inputs)
+    )
+    assert no_kl._metrics["train"]["entropy/sent_kl_penalty"][-1] > 0  # measured, not added
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Training with the curriculum
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_short_training_on_a_scored_curriculum(tokenizer, tmp_path):
+    dataset = build_dataset(split="train", n=48, seed=1)
+    model, _ = load_tiny_policy()
+    curriculum = SemanticEntropyCurriculum.from_policy(
+        dataset, model, tokenizer=tokenizer, num_samples=8, max_new_tokens=12, cache_dir=str(tmp_path / "cache")
+    )
+    scores = curriculum["semantic_entropy"][:]
+    assert scores == sorted(scores) and scores[0] < scores[-1]
+
+    trainer = SENTGRPOTrainer(
+        model=model,
+        reward_funcs=countdown_reward,
+        args=SENTGRPOConfig(
+            **cpu_grpo_kwargs(
+                tmp_path / "run",
+                per_device_train_batch_size=32,
+                num_generations=8,
+                max_completion_length=12,
+                steps_per_generation=2,
+                max_steps=6,
+                learning_rate=5e-4,
+                shuffle_dataset=False,
+                sent_cov_ratio=0.05,
+            )
+        ),
+        train_dataset=curriculum,
+        processing_class=tokenizer,
+    )
+    before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+    trainer.train()
+    assert any(not torch.equal(before[name], p) for name, p in trainer.model.named_parameters())
+
+    history = [entry for entry in trainer.state.log_history if "entropy/sent_kl_penalty" in entry]
+    assert len(history) == 6
+    # Generation batches of 8 prompts, each trained on for two steps: the second step is off-policy.
+    on_policy = [entry["entropy/sent_kl_penalty"] for entry in history[0::2]]
+    off_policy = [entry["entropy/sent_kl_penalty"] for entry in history[1::2]]
+    assert max(on_policy) < 1e-6 < min(off_policy), (on_policy, off_policy)
+    assert all(0 < entry["entropy/sent_high_share"] <= 0.05 for entry in history)
+    # The batches' semantic entropy follows the curriculum: the mean of each consecutive block of 8 prompts.
+    logged = [entry["entropy/curriculum_semantic_entropy"] for entry in history[0::2]]
+    expected = [sum(scores[8 * i : 8 * i + 8]) / 8 for i in range(3)]
+    assert logged == pytest.approx(expected, abs=1e-6)
+    assert logged == sorted(logged)
