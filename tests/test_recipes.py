@@ -32,6 +32,10 @@ def test_recipes_exist():
         "qwen2.5-7b/position/config_grpo.yaml",
         "tiny/paec.yaml",
         "qwen2.5-math-1.5b/paec/config_grpo.yaml",
+        "tiny/sent_stage1.yaml",
+        "tiny/sent_stage2.yaml",
+        "qwen2.5-math-7b/sent/config_stage1.yaml",
+        "qwen2.5-math-7b/sent/config_stage2.yaml",
     } <= names
     assert {p.stem for p in ACCELERATE_CONFIGS} >= {"single_process", "ddp", "fsdp2", "zero3"}
 
@@ -73,7 +77,7 @@ def test_unknown_method_is_an_error(tmp_path):
     recipe.write_text("method: entropy_magic\n")
     with pytest.raises(
         ValueError,
-        match="Unknown method 'entropy_magic'; valid methods: entropy_advantage, grpo, paec, position, ppl, shaping",
+        match="Unknown method 'entropy_magic'; valid methods: entropy_advantage, grpo, paec, position, ppl, sent, shaping",
     ):
         parse_args(["--config", str(recipe)])
 

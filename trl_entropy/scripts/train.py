@@ -303,7 +303,6 @@ def build_curriculum(dataset, script_args: TrainScriptArguments, training_args, 
         backend=script_args.curriculum_backend,
         cache_dir=script_args.curriculum_cache_dir,
         dtype=model_args.dtype or "auto",
-        seed=training_args.seed,
         **order,
     )
     # The scoring model is gone by now; give its memory back before the trainer loads the policy.

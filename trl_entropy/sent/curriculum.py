@@ -181,6 +181,7 @@ class SemanticEntropyCurriculum(Dataset):
         num_stages: int = 2,
         stage: int | None = None,
         seed: int = 0,
+        sampling_seed: int | None = None,
         **scoring_kwargs: Any,
     ) -> "SemanticEntropyCurriculum":
         """
@@ -194,12 +195,16 @@ class SemanticEntropyCurriculum(Dataset):
                 The starting policy (a path, a model id, or a loaded model with `tokenizer=` in `scoring_kwargs`).
             order (`str`), num_stages (`int`), stage (`int`), seed (`int`):
                 See [`SemanticEntropyCurriculum`].
+            sampling_seed (`int`, *optional*):
+                Seed of the scoring samples; defaults to `seed`.
             **scoring_kwargs:
                 Passed to `score_semantic_entropy` (`num_samples`, `temperature`, `task`, `cache_dir`, ...).
         """
         from .scoring import score_semantic_entropy
 
-        result = score_semantic_entropy(dataset, model, **scoring_kwargs)
+        result = score_semantic_entropy(
+            dataset, model, seed=seed if sampling_seed is None else sampling_seed, **scoring_kwargs
+        )
         return cls(dataset, result.scores, order=order, num_stages=num_stages, stage=stage, seed=seed)
 
     @staticmethod
