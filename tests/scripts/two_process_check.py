@@ -7,6 +7,8 @@
 4. PPL-shaping GRPO trains on two processes with every group split in half.
 5. PAEC's soft-mask quantile is taken over the valid positions of both processes, and PAEC trains on two processes
    with the same anchor on both.
+6. SENT's global selection equals the selection over both processes' tokens together, and SENT trains on two
+   processes on a curriculum scored on both, receiving the prompts in curriculum order.
 """
 
 import json
@@ -107,6 +109,66 @@ def train_paec_and_check_global_quantile(output_dir: str) -> None:
     assert all(0.05 < e["entropy/paec_mask_share"] < 0.35 for e in history), history
 
 
+def check_sent_global_selection(trainer) -> None:
+    from trl_entropy.functional import low_entropy_cov_selection
+
+    rank = trainer.accelerator.process_index
+    # Process 0 holds 3 completions of 5 tokens, process 1 holds 2 of 7 (different lengths: padding on both axes).
+    generator = torch.Generator().manual_seed(3)
+    shapes = [(3, 5), (2, 7)]
+    parts = [
+        (
+            torch.rand(shape, generator=generator),
+            -torch.rand(shape, generator=generator),
+            torch.randn(shape[0], generator=generator),
+        )
+        for shape in shapes
+    ]
+    masks = [torch.ones(shape) for shape in shapes]
+    masks[0][2, 4:] = 0  # 14 valid tokens on process 0
+    masks[1][1, 4:] = 0  # 11 on process 1
+    local_entropies, local_logps, local_advantages = parts[rank]
+    selection = trainer._selection(local_entropies, local_logps, local_advantages, masks[rank])
+
+    # By hand: both processes' tokens in one padded batch.
+    padded = torch.zeros(5, 7), torch.zeros(5, 7), torch.zeros(5, 7), torch.zeros(5, 7)
+    for (entropies, logps, advantages), mask, rows in zip(parts, masks, (slice(0, 3), slice(3, 5)), strict=True):
+        length = entropies.size(1)
+        padded[0][rows, :length], padded[1][rows, :length] = entropies, logps
+        padded[2][rows, :length], padded[3][rows, :length] = advantages[:, None].expand(-1, length), mask
+    expected = low_entropy_cov_selection(
+        *padded, trainer.sent["sent_low_entropy_share"], trainer.sent["sent_cov_ratio"]
+    )
+    rows = slice(0, 3) if rank == 0 else slice(3, 5)
+    for got, want in zip(selection, expected, strict=True):
+        assert torch.equal(got, want[rows, : shapes[rank][1]]), (rank, got, want)
+    # Together the processes hold floor(0.8 * 25) = 20 low-entropy tokens; per process it would be 11 + 8.
+    total = trainer.accelerator.reduce(selection.low_entropy.sum(), reduction="sum").item()
+    assert total == 20, total
+
+
+def train_sent_on_a_curriculum(output_dir: str) -> None:
+    from trl_entropy.scripts.train import main as train_main
+
+    trainer = train_main(
+        ["--config", "recipes/tiny/sent_stage1.yaml", "--output_dir", output_dir, "--task_train_size", "64",
+         "--curriculum_order", "ascending", "--curriculum_cache_dir", output_dir + "-cache", "--max_steps", "4",
+         "--per_device_train_batch_size", "16", "--logging_steps", "1", "--sent_cov_scope", "global",
+         "--sent_cov_ratio", "0.05", "--task_eval_problems", "0", "--disable_tqdm", "true"]
+    )  # fmt: skip
+    check_sent_global_selection(trainer)
+    # Stage 1 of the ascending ranking: 32 prompts; 4 per optimizer step (16 completions per process), 8 per
+    # generation batch. The mean score logged for each generation batch is that of the next 8 prompts in order.
+    scores = trainer.train_dataset["semantic_entropy"][:]
+    assert scores == sorted(scores)
+    history = [e for e in trainer.state.log_history if "entropy/curriculum_semantic_entropy" in e]
+    logged = [e["entropy/curriculum_semantic_entropy"] for e in history]
+    expected = [sum(scores[8 * i : 8 * i + 8]) / 8 for i in range(2)]
+    assert all(abs(a - b) < 1e-5 for a, b in zip(logged, expected, strict=True)), (logged, expected)
+    penalties = [e["entropy/sent_kl_penalty"] for e in trainer.state.log_history if "entropy/sent_kl_penalty" in e]
+    assert len(penalties) == 4 and penalties[1] > 1e-6 and penalties[3] > 1e-6, penalties
+
+
 def main(output_dir: str) -> None:
     from trl_entropy.scripts.train import main as train_main
 
@@ -134,6 +196,7 @@ def main(output_dir: str) -> None:
     check_ppl_group_split_across_processes(trainer)
     train_ppl_with_split_groups(output_dir + "-ppl")
     train_paec_and_check_global_quantile(output_dir + "-paec")
+    train_sent_on_a_curriculum(output_dir + "-sent")
     if trainer.accelerator.is_main_process:
         with open(os.path.join(output_dir, "trainer_state.json")) as f:
             history = json.load(f)["log_history"]
