@@ -5,12 +5,15 @@
     python benchmarks/shaping_overhead.py --methods ppl --vocab-size 151936 --hidden-size 256 --completion-length 128
     python benchmarks/shaping_overhead.py --methods paec --vocab-size 151936 --hidden-size 256 --completion-length 128 \\
         --prompt-length 32 --logit-scale 10
+    python benchmarks/shaping_overhead.py --methods sent --steps-per-generation 2 --vocab-size 151936 \\
+        --hidden-size 256 --completion-length 128 --prompt-length 32 --logit-scale 10
 
 Each trainer runs in its own subprocess (so that peak memory is its own), GRPO and the methods in a rotating order for
 `--repeats` rounds so that drifts of the machine hit all alike. Each method runs in its most expensive setting: position
 shaping with `position_schedule="always"`, PPL shaping with TRL's on-policy default (weights from the loss pass), PAEC
 with the defaults of `PAECGRPOConfig` except an anchor from step 1 and a floor above it (`paec_anchor_steps=1`,
-`paec_rho_min=2`), so that the penalty and its backward act at every measured step. Step time is TRL's own `step_time` metric (generation, scoring, forward and backward of
+`paec_rho_min=2`), so that the penalty and its backward act at every measured step, SENT with its token KL on a
+`SemanticEntropyCurriculum` (every arm with `--steps-per-generation 2`, so that the KL acts on every other step). Step time is TRL's own `step_time` metric (generation, scoring, forward and backward of
 one optimizer step); the first `--warmup-steps` steps are dropped. Peak memory is the process's peak resident set
 size on the CPU, `torch.cuda.max_memory_allocated` on a GPU. Reported as ratios of medians (method / GRPO).
 
@@ -36,7 +39,7 @@ import sys
 import tempfile
 
 
-METHODS = ("entropy_advantage", "ppl", "position", "paec")
+METHODS = ("entropy_advantage", "ppl", "position", "paec", "sent")
 # Reference arms that split PAEC's cost in two: its statistics and mask without the penalty, and TRL's own entropy
 # bonus (`entropy_coef`), i.e. a gradient through TRL's entropies with no trl-entropy code at all.
 REFERENCE_ARMS = ("paec_statistics_only", "grpo_entropy_bonus")
@@ -97,6 +100,7 @@ def build_run(args, trainer_name: str, output_dir: str):
         max_steps=args.steps,
         learning_rate=1e-5,
         seed=0,
+        steps_per_generation=args.steps_per_generation,
     )
     if trainer_name == "grpo_entropy_bonus":
         return GRPOTrainer(model, length_reward, args=GRPOConfig(**common, entropy_coef=0.01), train_dataset=dataset,
@@ -111,6 +115,13 @@ def build_run(args, trainer_name: str, output_dir: str):
     method = get_method(trainer_name)
     if trainer_name == "position":
         common["position_schedule"] = "always"
+    if trainer_name == "sent":
+        # The whole method: a curriculum (scores that are a fixed permutation, so that every batch mixes them) in
+        # TRL's unshuffled order, and the token KL, which acts on the off-policy steps (`--steps-per-generation 2`).
+        from trl_entropy import SemanticEntropyCurriculum
+
+        dataset = SemanticEntropyCurriculum(dataset, [(37 * i) % 512 / 256 for i in range(len(dataset))])
+        common["shuffle_dataset"] = False
     if trainer_name == "paec":
         # Its most expensive setting: the anchor from the first step, and a floor above it, so that the penalty (and
         # its backward) acts at every measured step after the warm-up.
@@ -163,6 +174,12 @@ def main() -> None:
     parser.add_argument(
         "--logit-scale", type=float, default=1.0, help="multiply every logit by this (through the final norm's weight)"
     )
+    parser.add_argument(
+        "--steps-per-generation",
+        type=int,
+        default=1,
+        help="optimizer steps per generation, in every arm (SENT's token KL needs 2 or more to act)",
+    )
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup-steps", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
@@ -175,6 +192,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return run_one(args)
+    if "sent" in args.methods and args.steps_per_generation < 2:
+        parser.error("SENT's token KL needs off-policy steps: pass --steps-per-generation 2 (applied to every arm).")
 
     names = ["grpo", *args.methods]
     results = {name: [] for name in names}

@@ -228,8 +228,8 @@ def low_entropy_cov_kl(
     estimator: str = "abs",
 ) -> torch.Tensor:
     r"""
-    SENT's per-token low-entropy covariance KL penalty ([Semantic and Token Entropy for LLM
-    Reasoning](https://huggingface.co/papers/2512.04359), the authors' rule):
+    SENT's per-token low-entropy covariance KL penalty, the authors' rule
+    ([arXiv 2512.04359](https://huggingface.co/papers/2512.04359)):
 
     $$\ell_t = c_t \cdot \left|\log \pi_\theta(o_t) - \log \pi_{\theta_\text{old}}(o_t)\right|,$$
 

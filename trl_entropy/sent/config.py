@@ -30,9 +30,9 @@ def check_sent_options(kl_target: str, cov_scope: str, prefix: str = "sent_") ->
 @dataclass
 class SENTGRPOConfig(GRPOConfig):
     r"""
-    Configuration class for [`SENTGRPOTrainer`]: the token side of SENT ([Semantic and Token Entropy for LLM
-    Reasoning](https://huggingface.co/papers/2512.04359)), a KL constraint on the low-entropy tokens, stronger where
-    advantage and log-prob covary most. The data side, the semantic-entropy curriculum, is the `train_dataset`:
+    Configuration class for [`SENTGRPOTrainer`]: the token side of SENT
+    ([arXiv 2512.04359](https://huggingface.co/papers/2512.04359)), a KL constraint on the low-entropy tokens, stronger
+    where advantage and log-prob covary most. The data side, the semantic-entropy curriculum, is the `train_dataset`:
     [`SemanticEntropyCurriculum`] (with `shuffle_dataset=False`).
 
     Defaults are the authors' code (METHODS.md section 5).

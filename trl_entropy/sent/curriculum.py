@@ -73,8 +73,8 @@ def curriculum_order(
 
 class SemanticEntropyCurriculum(Dataset):
     r"""
-    A prompt dataset in SENT's curriculum order: low semantic entropy first ([Semantic and Token Entropy for LLM
-    Reasoning](https://huggingface.co/papers/2512.04359)).
+    A prompt dataset in SENT's curriculum order, low semantic entropy first
+    ([arXiv 2512.04359](https://huggingface.co/papers/2512.04359)).
 
     A [`datasets.Dataset`] (pass it as `train_dataset` to any TRL trainer, [`~trl.GRPOTrainer`] included) holding the
     rows of `dataset` reordered, with three columns added: `semantic_entropy` (the score), `curriculum_stage` (1-based)

@@ -18,12 +18,13 @@ from .config import SENT_KL_FIELD_NAMES, SENTGRPOConfig, check_sent_options
 
 
 PAPER_2512_04359 = {
-    "title": "Semantic and Token Entropy for LLM Reasoning",
+    "title": "SENT: semantic-entropy curriculum and low-entropy covariance KL (arXiv 2512.04359)",
     "id": "2512.04359",
     # docstyle-ignore
     "citation": textwrap.dedent("""\
         @article{sent2025,
-            title        = {{Efficient Reinforcement Learning with Semantic and Token Entropy for LLM Reasoning}},
+            title        = {{SENT: semantic and token entropy for LLM reasoning with RLVR}},
+            note         = {title as given by this project: cite the arXiv entry},
             year         = 2025,
             eprint       = {arXiv:2512.04359},
         }"""),
@@ -41,7 +42,7 @@ def is_fully_on_policy(args) -> bool:
 
 class SENTGRPOTrainer(EntropyGRPOTrainer):
     r"""
-    GRPO with SENT's token side ([Semantic and Token Entropy for LLM Reasoning](https://huggingface.co/papers/2512.04359)):
+    GRPO with SENT's token side ([arXiv 2512.04359](https://huggingface.co/papers/2512.04359)):
     a KL penalty on the low-entropy tokens, twice as strong on those where advantage and log-prob covary most and
     half as strong on those where they covary least ([`~trl_entropy.functional.low_entropy_cov_kl`]). Train it on a
     [`SemanticEntropyCurriculum`] (with `shuffle_dataset=False`) for the whole method.
