@@ -223,3 +223,10 @@ def test_short_training_on_a_scored_curriculum(tokenizer, tmp_path):
     expected = [sum(scores[8 * i : 8 * i + 8]) / 8 for i in range(3)]
     assert logged == pytest.approx(expected, abs=1e-6)
     assert logged == sorted(logged)
+
+    # The model card names the method, its paper and the curriculum the run trained on.
+    trainer.create_model_card()
+    card = (tmp_path / "run" / "README.md").read_text()
+    assert "SENT GRPO" in card and "2512.04359" in card
+    assert "| `sent_kl_coef` | 0.1 |" in card
+    assert "| `curriculum_order` | ascending |" in card and "| `curriculum_prompts` | 48 |" in card

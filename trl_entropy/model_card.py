@@ -151,6 +151,23 @@ def _table(rows: list[tuple[str, Any]], header: tuple[str, str]) -> str:
     return "\n".join(lines)
 
 
+def _curriculum_rows(dataset) -> dict[str, Any]:
+    """The curriculum a run trained on (SENT's data side), as hyperparameter rows; none for any other dataset."""
+    from .sent.curriculum import SCORE_COLUMN, SemanticEntropyCurriculum
+
+    if not isinstance(dataset, SemanticEntropyCurriculum):
+        return {}
+    scores = [score for score in dataset[SCORE_COLUMN][:] if score == score]  # NaN: no answer at all
+    return {
+        "curriculum": "semantic entropy, low to high (SENT, arXiv 2512.04359)",
+        "curriculum_order": dataset.order,
+        "curriculum_num_stages": dataset.num_stages,
+        "curriculum_stage": "all" if dataset.stage is None else dataset.stage,
+        "curriculum_prompts": len(dataset),
+        "curriculum_semantic_entropy_range": f"{min(scores):.3f} - {max(scores):.3f}" if scores else "-",
+    }
+
+
 def _peft_rows(model) -> list[tuple[str, Any]]:
     peft_config = getattr(model, "peft_config", None)
     if not peft_config:
@@ -286,6 +303,7 @@ def card_inputs(
     papers = list({shaper.paper["id"]: shaper.paper for shaper in shapers if shaper.paper}.values())
     papers = papers or ([own_paper] if own_paper else [])
     method_hyperparameters = trainer.method_hyperparameters() if hasattr(trainer, "method_hyperparameters") else {}
+    method_hyperparameters = {**method_hyperparameters, **_curriculum_rows(getattr(trainer, "train_dataset", None))}
     fields = getattr(trainer, "_card_hyperparameter_fields", KEY_GRPO_FIELDS)
     training_hyperparameters = {name: getattr(args, name) for name in fields if hasattr(args, name)}
     training_hyperparameters["world_size"] = args.world_size
