@@ -16,6 +16,8 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+from seed_table import cell, summarize_variants
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAEC = os.path.join(ROOT, "recipes", "tiny", "paec.yaml")
@@ -91,22 +93,9 @@ def main() -> None:
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(lambda job: run(*job, args), jobs))
 
-    def stats(rows, key):
-        values = [r[key] for r in rows if r[key] is not None]
-        if not values:
-            return None
-        return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
-
-    table = {}
-    for variant in args.variants:
-        rows = [r for r in results if r["variant"] == variant]
-        table[variant] = {key: stats(rows, key) for key in rows[0] if key not in ("variant", "seed")}
+    table = summarize_variants(results, args.variants)
     print("| variant | pass@1 after | greedy after | entropy (last 50) | masked entropy | penalty active |")
     print("| --- | --- | --- | --- | --- | --- |")
-
-    def cell(row, key, digits=3):
-        value = row[key]
-        return "-" if value is None else f"{value['mean']:.{digits}f} ± {value['std']:.{digits}f}"
 
     for variant, row in table.items():
         print(f"| {variant} | {cell(row, 'pass_at_1_after')} | {cell(row, 'greedy_after')} | "

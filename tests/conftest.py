@@ -40,6 +40,22 @@ def tiny_model(tokenizer):
     return Qwen2ForCausalLM(config)
 
 
+@pytest.fixture
+def generated(monkeypatch):
+    """The number of prompts of every generation call of the evaluator and the SENT scorer (`generate_hf`)."""
+    from trl_entropy.eval import evaluator
+
+    calls = []
+    original = evaluator.generate_hf
+
+    def counting(model, tokenizer, prompts, *args):
+        calls.append(len(prompts))
+        return original(model, tokenizer, prompts, *args)
+
+    monkeypatch.setattr(evaluator, "generate_hf", counting)
+    return calls
+
+
 @pytest.fixture(scope="session")
 def prompt_dataset():
     from trl_entropy.tasks import build_dataset
@@ -67,3 +83,21 @@ def cpu_grpo_kwargs(output_dir, **overrides):
     )
     kwargs.update(overrides)
     return kwargs
+
+
+def first_batch(trainer):
+    """The first generated micro-batch, outside `train()` (which would set the accumulation count itself)."""
+    trainer.model.train()
+    trainer.current_gradient_accumulation_steps = trainer.args.gradient_accumulation_steps
+    return trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+
+
+def completion_logits(trainer, inputs):
+    """The (B, T, V) completion logits at the training temperature, from the model's ordinary forward (no fused
+    head): the reference the hooks' log-probs and entropies are checked against."""
+    input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
+    attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
+    with torch.no_grad():
+        logits = trainer.model(input_ids=input_ids, attention_mask=attention_mask).logits
+    num_positions = inputs["completion_ids"].size(1)
+    return logits[:, -num_positions - 1 : -1].float() / trainer.temperature

@@ -58,7 +58,7 @@ def test_countdown_files_and_figures_recomputed_from_the_samples(tmp_path):
     assert "| countdown | 24 | 4 |" in (out / "summary.md").read_text()
 
 
-def test_resume_skips_finished_chunks_and_gives_the_same_samples(tmp_path, monkeypatch):
+def test_resume_skips_finished_chunks_and_gives_the_same_samples(tmp_path, generated):
     kwargs = dict(limit=12, num_samples=2, batch_size=8, temperature=1.0, show_progress=False)
     full = tmp_path / "full"
     evaluate("trl-entropy/tiny-countdown", "countdown", str(full), **kwargs)
@@ -70,16 +70,9 @@ def test_resume_skips_finished_chunks_and_gives_the_same_samples(tmp_path, monke
     (resumed / "settings.json").write_text((full / "settings.json").read_text())
     lines = (full / "samples.jsonl").read_text().splitlines()
     (resumed / "samples.part-0.jsonl").write_text("\n".join(lines[:4]) + "\n" + lines[4][:20])
-    calls = []
-    original = evaluator.generate_hf
-
-    def counting(model, tokenizer, prompts, *args):
-        calls.append(len(prompts))
-        return original(model, tokenizer, prompts, *args)
-
-    monkeypatch.setattr(evaluator, "generate_hf", counting)
+    generated.clear()  # the full run's calls
     evaluate("trl-entropy/tiny-countdown", "countdown", str(resumed), **kwargs)
-    assert calls == [4, 4]  # chunks 2 and 3 only
+    assert generated == [4, 4]  # chunks 2 and 3 only
     assert read_records(resumed) == expected
     assert not list(resumed.glob("samples.part-*"))
 

@@ -6,7 +6,7 @@ import zlib
 
 import pytest
 import torch
-from conftest import cpu_grpo_kwargs
+from conftest import cpu_grpo_kwargs, first_batch
 from trl import GRPOConfig, GRPOTrainer
 
 from trl_entropy import EntropyAdvantageGRPOTrainer, EntropyGRPOTrainer
@@ -48,13 +48,6 @@ def make_trainer(cls, tiny_model, tokenizer, prompt_dataset, tmp_path, **overrid
         train_dataset=prompt_dataset,
         processing_class=tokenizer,
     )
-
-
-def first_batch(trainer):
-    """The first generated micro-batch, outside `train()` (which would set the accumulation count itself)."""
-    trainer.model.train()
-    trainer.current_gradient_accumulation_steps = trainer.args.gradient_accumulation_steps
-    return trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
 
 
 @pytest.mark.parametrize("loss_type", LOSS_TYPES)

@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from conftest import cpu_grpo_kwargs
+from conftest import completion_logits, cpu_grpo_kwargs, first_batch
 from trl import GRPOConfig, GRPOTrainer
 
 from trl_entropy import PAECGRPOConfig, PAECGRPOTrainer
@@ -31,22 +31,6 @@ def make(tokenizer, dataset, output_dir, model=None, config_class=PAECGRPOConfig
     )
 
 
-def first_batch(trainer):
-    trainer.model.train()
-    trainer.current_gradient_accumulation_steps = trainer.args.gradient_accumulation_steps
-    return trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
-
-
-def full_logits(trainer, inputs):
-    """The (B, T, V) completion logits at the training temperature, from the model's ordinary forward."""
-    input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
-    attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
-    with torch.no_grad():
-        logits = trainer.model(input_ids=input_ids, attention_mask=attention_mask).logits
-    num_positions = inputs["completion_ids"].size(1)
-    return logits[:, -num_positions - 1 : -1].float() / trainer.temperature
-
-
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -65,7 +49,7 @@ def test_penalty_equals_the_definition_from_full_logits(overrides, tokenizer, pr
 
     # The definition, from the full logits of an ordinary forward (no tiles, no skipping).
     args = trainer.args
-    logits = full_logits(trainer, inputs)
+    logits = completion_logits(trainer, inputs)
     mask = inputs["completion_mask"].float()
     log_probs = logits.log_softmax(-1)
     entropies = -(log_probs.exp() * log_probs).sum(-1)

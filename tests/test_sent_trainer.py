@@ -3,7 +3,7 @@
 
 import pytest
 import torch
-from conftest import cpu_grpo_kwargs
+from conftest import completion_logits, cpu_grpo_kwargs, first_batch
 from trl import GRPOConfig, GRPOTrainer
 
 from trl_entropy import SemanticEntropyCurriculum, SENTGRPOConfig, SENTGRPOTrainer
@@ -25,20 +25,9 @@ def make(tokenizer, dataset, output_dir, config_class=SENTGRPOConfig, **override
     )
 
 
-def first_batch(trainer):
-    trainer.model.train()
-    trainer.current_gradient_accumulation_steps = trainer.args.gradient_accumulation_steps
-    return trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
-
-
 def reference_forward(trainer, inputs):
     """Per-token log-probs and entropies from the full logits of an ordinary forward (no fused head)."""
-    input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
-    attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
-    with torch.no_grad():
-        logits = trainer.model(input_ids=input_ids, attention_mask=attention_mask).logits
-    num_positions = inputs["completion_ids"].size(1)
-    log_probs = (logits[:, -num_positions - 1 : -1].float() / trainer.temperature).log_softmax(-1)
+    log_probs = completion_logits(trainer, inputs).log_softmax(-1)
     logps = log_probs.gather(-1, inputs["completion_ids"].unsqueeze(-1)).squeeze(-1)
     return logps, -(log_probs.exp() * log_probs).sum(-1)
 

@@ -3,7 +3,7 @@
 
 import pytest
 import torch
-from conftest import cpu_grpo_kwargs
+from conftest import cpu_grpo_kwargs, first_batch
 
 from trl_entropy import (
     PositionShapingGRPOConfig,
@@ -33,12 +33,6 @@ def make(trainer_class, config_class, tokenizer, dataset, tmp_path, **overrides)
 
 def logged(trainer, key):
     return [entry[key] for entry in trainer.state.log_history if key in entry]
-
-
-def first_batch(trainer):
-    trainer.model.train()
-    trainer.current_gradient_accumulation_steps = trainer.args.gradient_accumulation_steps
-    return trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -18,6 +18,9 @@ commands:
   token-html    colour sampled tokens by entropy: trl-entropy token-html RUN_DIR/token_entropies.jsonl [--output p.html]
   eval          sample N completions per problem and report Acc@N, Maj@N, Pass@k (writes MODEL/eval/BENCHMARK):
                   trl-entropy eval --model PATH --benchmark {countdown,math500,aime24,...} [--path FILE] [--num-samples 8]
+  curriculum    score prompts by the semantic entropy of N sampled answers and save them from low to high (SENT):
+                  trl-entropy curriculum --model PATH --output-dir DIR [--dataset NAME|DIR|FILE] [--num-samples 8]
+                  [--order {ascending,stages}] [--num-stages 2]   (scores cached in $TRL_ENTROPY_CACHE or ~/.cache)
   card          refresh a saved model's card after an evaluation: trl-entropy card OUTPUT_DIR [--model-name NAME]
   stages        find the rising/plateau boundary of a finished run: trl-entropy stages RUN_DIR [--plot out.png]
   build-policy  rebuild the embedded tiny countdown policy: trl-entropy build-policy --output-dir DIR
@@ -113,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from .eval.evaluator import main as eval_main
 
         eval_main(rest)
+    elif command == "curriculum":
+        from .sent.scoring import main as curriculum_main
+
+        curriculum_main(rest)
     elif command == "plot":
         _plot(rest)
     elif command == "token-html":

@@ -169,7 +169,18 @@ class MathGrader:
     def _parse(self, text: str, config) -> list:
         return self._math_verify.parse(text, extraction_config=config, parsing_timeout=self._timeout())
 
-    def _parse_answer(self, answer: str) -> tuple:
+    def answer_key(self, answer: str) -> tuple:
+        r"""
+        Key of a text that is already an answer (the content of a `\boxed{}`, an extracted answer string).
+
+        Args:
+            answer (`str`):
+                The answer, for example `"\frac{1}{2}"` or `"0.5"`, without math delimiters.
+
+        Returns:
+            `tuple`: The parsed expressions, comparable through [`~MathGrader.equivalent`]; `(answer,)` when
+            `math-verify` cannot parse it (such keys match only the same parse or the same string).
+        """
         # `$...$` makes the LaTeX extractor take the whole text as one expression.
         parsed = self._parse(f"${answer}$", self._answer_config)
         # An answer math-verify cannot parse at all is kept as its string, compared by string equality.
@@ -192,12 +203,36 @@ class MathGrader:
             boxed = extract_last_boxed(text)
             if boxed is not None:
                 text = boxed
-            self._gold_cache[reference] = self._parse_answer(_strip_math_delimiters(text))
+            self._gold_cache[reference] = self.answer_key(_strip_math_delimiters(text))
         return self._gold_cache[reference]
+
+    def extract(self, completion: str) -> tuple[str | None, tuple | None]:
+        r"""
+        Extracts the final answer of a completion: the last complete `\boxed{}`, else an explicitly announced answer
+        in LaTeX math.
+
+        Args:
+            completion (`str`):
+                Model output.
+
+        Returns:
+            `tuple[str | None, tuple | None]`: The printable answer and its key (see [`~MathGrader.equivalent`]),
+            `(None, None)` when the completion states no final answer.
+        """
+        boxed = extract_last_boxed(completion)
+        if boxed is not None and boxed.strip():
+            answer = boxed.strip()
+            return answer, self.answer_key(answer)
+        parsed = self._parse(completion, self._anchored_config)
+        if not parsed:
+            return None, None
+        # With its default fallback, `parse` appends the matched text as a string after the parsed expression.
+        strings = [item for item in parsed if isinstance(item, str)]
+        return (strings[-1] if strings else str(parsed[0])), tuple(parsed)
 
     def grade(self, completion: str, reference: str) -> GradedSample:
         """
-        Extracts the answer of a completion and checks it against the reference.
+        Extracts the answer of a completion (see [`~MathGrader.extract`]) and checks it against the reference.
 
         Args:
             completion (`str`):
@@ -208,20 +243,10 @@ class MathGrader:
         Returns:
             [`GradedSample`]: The extracted answer (`None` if none), its key and its correctness.
         """
-        boxed = extract_last_boxed(completion)
-        if boxed is not None and boxed.strip():
-            answer = boxed.strip()
-            key = self._parse_answer(answer)
-        else:
-            parsed = self._parse(completion, self._anchored_config)
-            if not parsed:
-                return GradedSample(answer=None, key=None, correct=False)
-            key = tuple(parsed)
-            # With its default fallback, `parse` appends the matched text as a string after the parsed expression.
-            strings = [item for item in parsed if isinstance(item, str)]
-            answer = strings[-1] if strings else str(parsed[0])
-        correct = self.equivalent(self.gold(reference), key)
-        return GradedSample(answer=answer, key=key, correct=correct)
+        answer, key = self.extract(completion)
+        if key is None:
+            return GradedSample(answer=None, key=None, correct=False)
+        return GradedSample(answer=answer, key=key, correct=self.equivalent(self.gold(reference), key))
 
     def equivalent(self, key_a: Any, key_b: Any) -> bool:
         """
@@ -273,14 +298,31 @@ class CountdownGrader:
             [`GradedSample`]: The cleaned expression and its value (both `None` unless it is valid for these numbers)
             and its correctness.
         """
+        answer, key = self.extract(completion, numbers)
         correct = score_completion(completion, numbers, target) == 1.0
+        return GradedSample(answer=answer, key=key, correct=correct)
+
+    def extract(self, completion: str, numbers: list[int]) -> tuple[str | None, int | None]:
+        """
+        Extracts the answer of one Countdown completion, whatever the target.
+
+        Args:
+            completion (`str`):
+                Model output following the prompt.
+            numbers (`list[int]`):
+                Numbers of the problem; each must be used exactly once.
+
+        Returns:
+            `tuple[str | None, int | None]`: The cleaned expression and its value, `(None, None)` unless it is a valid
+            expression over exactly these numbers.
+        """
         if not isinstance(completion, str):
-            return GradedSample(answer=None, key=None, correct=correct)
+            return None, None
         expression = _clean_completion(completion)
         parsed = parse_expression(expression)
         if parsed is None or sorted(parsed[0]) != sorted(int(n) for n in numbers):
-            return GradedSample(answer=None, key=None, correct=correct)
-        return GradedSample(answer=expression, key=parsed[1], correct=correct)
+            return None, None
+        return expression, parsed[1]
 
     def equivalent(self, key_a: Any, key_b: Any) -> bool:
         """

@@ -147,13 +147,16 @@ def generate_hf(
     return [samples[i * num_samples : (i + 1) * num_samples] for i in range(len(prompts))]
 
 
-def hf_generator(
-    model, tokenizer, benchmark: Benchmark, num_samples: int, temperature: float, top_p: float, max_new_tokens: int
+def hf_sampler(
+    model,
+    tokenizer,
+    num_samples: int,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    add_special_tokens: bool,
 ) -> Callable[[Sequence[str], int], list[list[dict[str, Any]]]]:
-    """`generate(prompts, seed)` for [`sample_and_grade`], sampling with [`generate_hf`]."""
-    # A chat template writes its own special tokens, and the tiny countdown policy is trained on bare prompts: only a
-    # plain-text math prompt gets the tokenizer's (e.g. BOS).
-    add_special_tokens = benchmark.kind == "math" and not getattr(tokenizer, "chat_template", None)
+    """`generate(prompts, seed)` for [`sample_chunks`], sampling with [`generate_hf`]."""
 
     def generate(prompts, seed):
         return generate_hf(
@@ -161,6 +164,16 @@ def hf_generator(
         )
 
     return generate
+
+
+def hf_generator(
+    model, tokenizer, benchmark: Benchmark, num_samples: int, temperature: float, top_p: float, max_new_tokens: int
+) -> Callable[[Sequence[str], int], list[list[dict[str, Any]]]]:
+    """`generate(prompts, seed)` for [`sample_and_grade`], sampling with [`generate_hf`]."""
+    # A chat template writes its own special tokens, and the tiny countdown policy is trained on bare prompts: only a
+    # plain-text math prompt gets the tokenizer's (e.g. BOS).
+    add_special_tokens = benchmark.kind == "math" and not getattr(tokenizer, "chat_template", None)
+    return hf_sampler(model, tokenizer, num_samples, temperature, top_p, max_new_tokens, add_special_tokens)
 
 
 def generate_vllm(llm, prompts, num_samples, temperature, top_p, max_new_tokens, seed) -> list[list[dict[str, Any]]]:
@@ -180,6 +193,37 @@ def generate_vllm(llm, prompts, num_samples, temperature, top_p, max_new_tokens,
         ]
         for output in outputs
     ]
+
+
+def vllm_generator(
+    model_path: str,
+    dtype: str,
+    seed: int,
+    num_samples: int,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    world_size: int = 1,
+    revision: str | None = None,
+) -> tuple[Callable[[Sequence[str], int], list[list[dict[str, Any]]]], Any]:
+    """
+    Start a `vllm.LLM` on `model_path` and return `generate(prompts, seed)` sampling with [`generate_vllm`], and the
+    engine's tokenizer.
+    """
+    if world_size > 1:
+        raise ValueError(
+            "The vLLM backend runs in one process (vLLM parallelises itself); launch without accelerate/torchrun."
+        )
+    try:
+        from vllm import LLM
+    except ImportError as error:
+        raise ImportError("`backend='vllm'` needs vLLM: `pip install vllm`.") from error
+    llm = LLM(model=model_path, dtype=dtype, seed=seed, **({} if revision is None else {"revision": revision}))
+
+    def generate(prompts, chunk_seed_value):
+        return generate_vllm(llm, prompts, num_samples, temperature, top_p, max_new_tokens, chunk_seed_value)
+
+    return generate, llm.get_tokenizer()
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -261,14 +305,17 @@ def summarize_records(
 
 
 def _process_info() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # launched by accelerate/torchrun: join the process group
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+            return 0, 1
+        # Launched by accelerate/torchrun: join the process group. The rank comes from the group, not from the
+        # state: under a bare `torchrun` on the CPU, accelerate initialises the group but reports one process.
         from accelerate import PartialState
 
         state = PartialState()
-        return state.process_index, state.num_processes
-    return 0, 1
+        if not torch.distributed.is_initialized():
+            return state.process_index, state.num_processes
+    return torch.distributed.get_rank(), torch.distributed.get_world_size()
 
 
 def _gather(objects: list, world_size: int) -> list:
@@ -282,6 +329,85 @@ def _gather(objects: list, world_size: int) -> list:
 def _barrier(world_size: int) -> None:
     if world_size > 1:
         torch.distributed.barrier()
+
+
+def sample_chunks(
+    generate: Callable[[list[str], int], list[list[dict[str, Any]]]],
+    prompts: Sequence[str],
+    ids: Sequence[Any],
+    num_samples: int,
+    batch_size: int,
+    seed: int,
+    make_record: Callable[[int, list[dict[str, Any]]], dict[str, Any]],
+    done_ids: set = frozenset(),
+    rank: int = 0,
+    world_size: int = 1,
+    on_chunk: Callable[[list[dict[str, Any]]], None] | None = None,
+    show_progress: bool = True,
+    desc: str | None = None,
+    unit: str = "prompt",
+) -> list[dict[str, Any]]:
+    """
+    Sample this process's share of a list of prompts, chunk by chunk: every `world_size`-th chunk, starting at `rank`,
+    skipping chunks whose items are all in `done_ids`. The loop shared by the evaluator and the SENT scorer.
+
+    Args:
+        generate (`Callable`):
+            `generate(prompts, seed)` returning the samples of each prompt (see [`generate_hf`]).
+        prompts (`Sequence[str]`):
+            The prompt of each item.
+        ids (`Sequence`):
+            The id of each item, as `done_ids` names them.
+        num_samples (`int`):
+            Samples per item.
+        batch_size (`int`):
+            Sequences per generation call; a chunk holds `max(1, batch_size // num_samples)` items.
+        seed (`int`):
+            Sampling seed (see [`chunk_seed`]).
+        make_record (`Callable`):
+            `make_record(item_index, samples)` turning the samples of one item into its record.
+        done_ids (`set`, *optional*):
+            Items already done (resume).
+        rank (`int`, *optional*, defaults to `0`), world_size (`int`, *optional*, defaults to `1`):
+            This process and the number of processes.
+        on_chunk (`Callable`, *optional*):
+            Called with the records of every finished chunk (to save them).
+        show_progress (`bool`, *optional*, defaults to `True`):
+            Show a progress bar (main process only).
+        desc (`str`, *optional*), unit (`str`, *optional*, defaults to `"prompt"`):
+            Label and unit of the progress bar.
+
+    Returns:
+        `list[dict]`: The new records of this process.
+    """
+    from tqdm.auto import tqdm
+
+    per_chunk = max(1, batch_size // num_samples)
+    chunks = [range(start, min(start + per_chunk, len(prompts))) for start in range(0, len(prompts), per_chunk)]
+    pending = [(index, chunk) for index, chunk in enumerate(chunks) if any(ids[i] not in done_ids for i in chunk)]
+    mine = pending[rank::world_size]
+    # Under FSDP or ZeRO-3 every forward is a collective: all processes must make the same number of generation
+    # calls. A process with fewer chunks repeats its last one and discards the result.
+    num_calls = len(pending[::world_size]) if world_size > 1 else len(mine)
+    records = []
+    with tqdm(
+        total=sum(len(chunk) for _, chunk in mine),
+        desc=desc,
+        unit=unit,
+        disable=not show_progress or rank != 0,
+        file=sys.stderr,
+    ) as progress:
+        for index, chunk in mine:
+            samples = generate([prompts[i] for i in chunk], chunk_seed(seed, index))
+            chunk_records = [make_record(i, s) for i, s in zip(chunk, samples, strict=True)]
+            records.extend(chunk_records)
+            if on_chunk is not None:
+                on_chunk(chunk_records)
+            progress.update(len(chunk))
+        for _ in range(num_calls - len(mine)):
+            index, chunk = mine[-1] if mine else pending[0]
+            generate([prompts[i] for i in chunk], chunk_seed(seed, index))
+    return records
 
 
 def sample_and_grade(
@@ -298,8 +424,8 @@ def sample_and_grade(
     show_progress: bool = True,
 ) -> list[dict[str, Any]]:
     """
-    Sample and grade this process's share of a benchmark: every `world_size`-th chunk, starting at `rank`, skipping
-    chunks whose problems are all in `done_ids`.
+    Sample and grade this process's share of a benchmark with [`sample_chunks`]: every `world_size`-th chunk,
+    starting at `rank`, skipping chunks whose problems are all in `done_ids`.
 
     Args:
         generate (`Callable`):
@@ -326,37 +452,23 @@ def sample_and_grade(
     Returns:
         `list[dict]`: The new records of this process.
     """
-    from tqdm.auto import tqdm
-
     problems = benchmark.problems
-    per_chunk = max(1, batch_size // num_samples)
-    chunks = [range(start, min(start + per_chunk, len(problems))) for start in range(0, len(problems), per_chunk)]
-    pending = [
-        (index, chunk) for index, chunk in enumerate(chunks) if any(problems[i]["id"] not in done_ids for i in chunk)
-    ]
-    mine = pending[rank::world_size]
-    # Under FSDP or ZeRO-3 every forward is a collective: all processes must make the same number of generation
-    # calls. A process with fewer chunks repeats its last one and discards the result.
-    num_calls = len(pending[::world_size]) if world_size > 1 else len(mine)
-    records = []
-    with tqdm(
-        total=sum(len(chunk) for _, chunk in mine),
+    return sample_chunks(
+        generate,
+        prompts,
+        [problem["id"] for problem in problems],
+        num_samples,
+        batch_size,
+        seed,
+        lambda i, samples: grade_problem(benchmark, problems[i], samples),
+        done_ids,
+        rank,
+        world_size,
+        on_chunk,
+        show_progress,
         desc=f"{benchmark.name} ({num_samples} samples/problem)",
         unit="problem",
-        disable=not show_progress or rank != 0,
-        file=sys.stderr,
-    ) as progress:
-        for index, chunk in mine:
-            samples = generate([prompts[i] for i in chunk], chunk_seed(seed, index))
-            chunk_records = [grade_problem(benchmark, problems[i], s) for i, s in zip(chunk, samples, strict=True)]
-            records.extend(chunk_records)
-            if on_chunk is not None:
-                on_chunk(chunk_records)
-            progress.update(len(chunk))
-        for _ in range(num_calls - len(mine)):
-            index, chunk = mine[-1] if mine else pending[0]
-            generate([prompts[i] for i in chunk], chunk_seed(seed, index))
-    return records
+    )
 
 
 def _read_jsonl(path: str) -> list[dict[str, Any]]:
@@ -369,20 +481,46 @@ def _read_jsonl(path: str) -> list[dict[str, Any]]:
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError:  # a line cut short by an interruption: its chunk is redone
-                break
+                continue
     return records
 
 
-def _load_done_records(output_dir: str, num_samples: int) -> dict[str, dict[str, Any]]:
-    paths = [os.path.join(output_dir, SAMPLES_FILENAME)]
-    paths += sorted(glob.glob(os.path.join(output_dir, PART_PATTERN.format(rank="*"))))
+def _append_jsonl(path: str, records: Sequence[dict[str, Any]]) -> None:
+    with open(path, "ab+") as f:
+        # A line cut short by an interruption is closed first, so that it stays one bad line and the new records
+        # start on lines of their own.
+        if os.path.getsize(path) > 0:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+        f.write("".join(json.dumps(record) + "\n" for record in records).encode())
+
+
+def _load_done_records(
+    output_dir: str,
+    num_samples: int,
+    filename: str = SAMPLES_FILENAME,
+    part_pattern: str = PART_PATTERN,
+    id_key: str = "id",
+    samples_key: str = "correct",
+) -> dict[Any, dict[str, Any]]:
+    # Records of the finished file and of every process's part file, complete ones only (all samples present).
+    paths = [os.path.join(output_dir, filename)]
+    paths += sorted(glob.glob(os.path.join(output_dir, part_pattern.format(rank="*"))))
     done = {}
     for path in paths:
         if os.path.isfile(path):
             for record in _read_jsonl(path):
-                if len(record.get("correct", [])) == num_samples:
-                    done[record["id"]] = record
+                if len(record.get(samples_key, [])) == num_samples:
+                    done[record[id_key]] = record
     return done
+
+
+def _finish_parts(output_dir: str, records: Sequence[dict[str, Any]], filename: str, part_pattern: str) -> None:
+    # The merged file replaces the part files of all processes (main process only).
+    _write_atomic(os.path.join(output_dir, filename), "".join(json.dumps(record) + "\n" for record in records))
+    for path in glob.glob(os.path.join(output_dir, part_pattern.format(rank="*"))):
+        os.remove(path)
 
 
 def _check_settings(output_dir: str, settings: dict[str, Any], overwrite: bool) -> None:
@@ -420,13 +558,14 @@ def default_output_dir(model: str, benchmark: str) -> str:
     return os.path.join("eval", name.rstrip("/").split("/")[-1], benchmark)
 
 
-def _load_hf(model_path: str, dtype: str):
+def _load_hf(model_path: str, dtype: str, revision: str | None = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(device)
+    hub = {} if revision is None else {"revision": revision}
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, **hub).to(device)
     model.eval()
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    tokenizer = AutoTokenizer.from_pretrained(model_path, **hub)
     return model, tokenizer
 
 
@@ -546,21 +685,9 @@ def evaluate(
     generate = None
     if pending:
         if backend == "vllm":
-            if world_size > 1:
-                raise ValueError(
-                    "The vLLM backend runs in one process (vLLM parallelises itself); launch without "
-                    "accelerate/torchrun."
-                )
-            try:
-                from vllm import LLM
-            except ImportError as error:
-                raise ImportError("`backend='vllm'` needs vLLM: `pip install vllm`.") from error
-            llm = LLM(model=model_path, dtype=dtype, seed=seed)
-            tokenizer = llm.get_tokenizer()
-
-            def generate(prompts, chunk_seed_value):
-                return generate_vllm(llm, prompts, num_samples, temperature, top_p, max_new_tokens, chunk_seed_value)
-
+            generate, tokenizer = vllm_generator(
+                model_path, dtype, seed, num_samples, temperature, top_p, max_new_tokens, world_size
+            )
         else:
             if model_path is not None:
                 model, tokenizer = _load_hf(model_path, dtype)
@@ -573,9 +700,7 @@ def evaluate(
 
         def save(chunk_records):
             if part_path is not None:
-                with open(part_path, "a") as f:
-                    for record in chunk_records:
-                        f.write(json.dumps(record) + "\n")
+                _append_jsonl(part_path, chunk_records)
 
         was_training = getattr(model, "training", False)
         if hasattr(model, "eval"):
@@ -605,9 +730,7 @@ def evaluate(
     summary["wall_time_s"] = time.perf_counter() - start
     summary["date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     if output_dir is not None and rank == 0:
-        _write_atomic(os.path.join(output_dir, SAMPLES_FILENAME), "".join(json.dumps(r) + "\n" for r in records))
-        for path in glob.glob(os.path.join(output_dir, PART_PATTERN.format(rank="*"))):
-            os.remove(path)
+        _finish_parts(output_dir, records, SAMPLES_FILENAME, PART_PATTERN)
         _write_atomic(os.path.join(output_dir, SUMMARY_FILENAME), json.dumps(summary, indent=2) + "\n")
         _write_atomic(os.path.join(output_dir, SUMMARY_TABLE_FILENAME), summary_table([summary]) + "\n")
     _barrier(world_size)

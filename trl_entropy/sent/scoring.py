@@ -1,0 +1,713 @@
+# Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
+"""
+SENT scoring: the semantic entropy of every training prompt under the starting policy (arXiv 2512.04359).
+
+For each prompt, `num_samples` completions are sampled, their final answers extracted and clustered by equivalence,
+and the prompt's score is the entropy of the cluster sizes ([`~trl_entropy.functional.semantic_entropy`]).
+
+Sampling runs through the evaluator's chunk loop ([`~trl_entropy.eval.evaluator.sample_chunks`]): fixed chunks of
+`batch_size // num_samples` prompts, each sampled with its own seed, so that the scores do not depend on which
+chunks were already done or on how many processes share them. Results are cached on disk under a key of the model,
+the dataset and every setting: finished chunks are appended to a part file as they complete, a rerun after an
+interruption samples only the missing chunks, and a rerun of a finished scoring samples nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import hashlib
+import inspect
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..eval.answers import CountdownGrader
+from ..eval.evaluator import (
+    BACKENDS,
+    DEFAULT_MAX_NEW_TOKENS,
+    _append_jsonl,
+    _barrier,
+    _finish_parts,
+    _gather,
+    _load_done_records,
+    _load_hf,
+    _process_info,
+    _write_atomic,
+    check_sampling_settings,
+    hf_sampler,
+    resolve_model_name,
+    sample_chunks,
+    vllm_generator,
+)
+from ..functional.semantic_entropy import (
+    NO_ANSWER_POLICIES,
+    _math_grader,
+    answer_clusters,
+    check_no_answer_policy,
+    entropy_of_cluster_sizes,
+)
+from ..tasks.names import DATASET_NAME, TINY_POLICY_NAME
+
+
+TASKS = ("auto", "countdown", "math")
+SCORES_FILENAME = "scores.jsonl"
+SETTINGS_FILENAME = "settings.json"
+# Written by each process while it works; merged into `scores.jsonl` at the end and then removed.
+PART_PATTERN = "scores.part-{rank}.jsonl"
+SUMMARY_FILENAME = "score_summary.json"
+# Bumped when the records or the cache key change meaning: older caches are then ignored, not misread.
+CACHE_FORMAT = 1
+# Files of a checkpoint directory that change what is sampled besides the weights: the generation config (EOS ids)
+# and the tokenizer (prompt tokens, chat template).
+_CHECKPOINT_TEXT_FILES = (
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "chat_template.json",
+)
+_WEIGHT_SUFFIXES = (".safetensors", ".bin")
+_EDGE_BYTES = 1 << 20  # head and tail hashed of each weight file
+_EDGE_ELEMENTS = 1024  # head and tail hashed of each parameter of a loaded model
+
+
+@dataclass
+class SemanticEntropyScores:
+    """Semantic entropy of each prompt of a dataset, as returned by [`score_semantic_entropy`]."""
+
+    scores: list[float]
+    """Semantic entropy (nats) of each dataset row, in row order; `nan` for a row without any answer under the
+    `"ignore"` policy."""
+    records: list[dict[str, Any]]
+    """Per row: `index`, `semantic_entropy`, `cluster_sizes` (answer clusters in order of first appearance, then the
+    no-answer cluster(s)), `num_no_answer`, `answers` (the extracted answer of each sample, `None` for none),
+    `num_truncated` (samples that hit `max_new_tokens`)."""
+    cache_path: str
+    """Cache directory of this scoring: `settings.json` and `scores.jsonl`."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Everything the cache key is made of: model and dataset fingerprints and the sampling settings."""
+    num_generated: int = 0
+    """Prompts sampled by this call, over all processes (0 when every score came from the cache)."""
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Fingerprints and cache
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def default_cache_dir() -> str:
+    """
+    Where scores are cached when no `cache_dir` is given.
+
+    Returns:
+        `str`: `$TRL_ENTROPY_CACHE/semantic_entropy`, else `~/.cache/trl_entropy/semantic_entropy`.
+    """
+    root = os.environ.get("TRL_ENTROPY_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "trl_entropy")
+    return os.path.join(root, "semantic_entropy")
+
+
+def _hash_file_edges(digest, path: str) -> None:
+    size = os.path.getsize(path)
+    digest.update(f"{os.path.basename(path)}:{size}".encode())
+    with open(path, "rb") as f:
+        digest.update(f.read(_EDGE_BYTES))
+        if size > _EDGE_BYTES:
+            f.seek(max(_EDGE_BYTES, size - _EDGE_BYTES))
+            digest.update(f.read())
+
+
+def _tensor_bytes(tensor) -> bytes:
+    import torch
+
+    return tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()
+
+
+def model_fingerprint(model: Any, tokenizer: Any = None, revision: str | None = None) -> str:
+    """
+    A fingerprint of a policy that changes when its samples can change, cheap to compute for large checkpoints.
+
+    - A local checkpoint directory: its config, generation config and tokenizer files, and for each weight file
+      (`*.safetensors`, `*.bin`) its name, its size and its first and last MiB.
+    - A model id (not a local directory): the id and `revision`.
+    - A loaded model: its `name_or_path`, its EOS ids and, per parameter, its name, shape, dtype and first and last
+      1024 values.
+
+    With a `tokenizer`, its name, size, special tokens and chat template are added.
+
+    Args:
+        model (`str` or `transformers.PreTrainedModel`):
+            A path, a model id ([`~trl_entropy.eval.evaluator.resolve_model_name`] aliases included) or a model.
+        tokenizer (`transformers.PreTrainedTokenizerBase`, *optional*):
+            Tokenizer used with `model`, when it is not the checkpoint's own.
+        revision (`str`, *optional*):
+            Revision of a model id.
+
+    Returns:
+        `str`: A sha256 hex digest.
+    """
+    digest = hashlib.sha256()
+    if not isinstance(model, str | os.PathLike):
+        digest.update(str(getattr(model, "name_or_path", type(model).__name__)).encode())
+        for name, parameter in model.named_parameters():
+            flat = parameter.reshape(-1)
+            digest.update(f"{name}:{tuple(parameter.shape)}:{parameter.dtype}".encode())
+            digest.update(_tensor_bytes(flat[:_EDGE_ELEMENTS]))
+            digest.update(_tensor_bytes(flat[-_EDGE_ELEMENTS:]))
+        generation_config = getattr(model, "generation_config", None)
+        digest.update(str(getattr(generation_config, "eos_token_id", None)).encode())
+    elif os.path.isdir(resolve_model_name(os.fspath(model))):
+        path = resolve_model_name(os.fspath(model))
+        for name in _CHECKPOINT_TEXT_FILES:
+            if os.path.isfile(os.path.join(path, name)):
+                digest.update(name.encode())
+                with open(os.path.join(path, name), "rb") as f:
+                    digest.update(f.read())
+        for weight_path in sorted(glob.glob(os.path.join(path, "*"))):
+            if weight_path.endswith(_WEIGHT_SUFFIXES):
+                _hash_file_edges(digest, weight_path)
+    else:
+        digest.update(json.dumps({"model_id": os.fspath(model), "revision": revision}).encode())
+    # A tokenizer passed explicitly replaces the checkpoint's.
+    if tokenizer is not None:
+        described = {
+            "name": getattr(tokenizer, "name_or_path", None),
+            "size": len(tokenizer),
+            "special_tokens": {key: str(value) for key, value in tokenizer.special_tokens_map.items()},
+            "chat_template": getattr(tokenizer, "chat_template", None),
+        }
+        digest.update(json.dumps(described, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def dataset_fingerprint(dataset, columns: Sequence[str]) -> str:
+    """
+    A fingerprint of the columns of a dataset that scoring reads, from their values (JSON, in row order), not from
+    `datasets`' own fingerprints (which can be random for in-memory datasets).
+
+    Args:
+        dataset ([`datasets.Dataset`]):
+            The dataset.
+        columns (`Sequence[str]`):
+            The columns to hash.
+
+    Returns:
+        `str`: A sha256 hex digest.
+    """
+    digest = hashlib.sha256(json.dumps({"num_rows": len(dataset), "columns": list(columns)}).encode())
+    plain = dataset.with_format(None)
+    for column in columns:
+        for value in plain[column]:
+            digest.update(json.dumps(value, sort_keys=True, default=str).encode())
+            digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def _callable_id(function: Callable | None) -> str | None:
+    # Name plus source: editing the function's body changes the key (a closure's captured values do not).
+    if function is None:
+        return None
+    name = f"{getattr(function, '__module__', '')}.{getattr(function, '__qualname__', repr(function))}"
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return name
+    return f"{name}:{hashlib.sha256(source.encode()).hexdigest()[:16]}"
+
+
+def _check_cache_settings(path: str, settings: dict[str, Any]) -> None:
+    settings_path = os.path.join(path, SETTINGS_FILENAME)
+    if os.path.isfile(settings_path):
+        with open(settings_path) as f:
+            saved = json.load(f)
+        saved.pop("model", None)
+        if saved != {name: value for name, value in json.loads(json.dumps(settings)).items() if name != "model"}:
+            raise ValueError(
+                f"The cache directory {path} holds scores made with other settings; remove it or pass another "
+                "`cache_dir`."
+            )
+    else:
+        _write_atomic(settings_path, json.dumps(settings, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Tasks and prompts
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+_COUNTDOWN_GRADER = CountdownGrader()
+
+
+def _countdown_answer(completion: str, row: dict[str, Any]) -> int | None:
+    # The value of a valid expression over the problem's numbers; whether it hits the target does not matter here.
+    return _COUNTDOWN_GRADER.extract(completion, row["numbers"])[1]
+
+
+def _math_answer(completion: str, row: dict[str, Any]) -> str | None:
+    return _math_grader().extract(completion)[0]
+
+
+def _resolve_task(task: str | Callable, dataset) -> tuple[str, Callable, list[str]]:
+    # (name, extract(completion, row), columns the extractor reads)
+    if callable(task):
+        return "custom", task, list(dataset.column_names)
+    if task not in TASKS:
+        raise ValueError(f"`task` must be one of {TASKS} or a callable `extract(completion, row)`, got {task!r}.")
+    if task == "auto":
+        task = "countdown" if {"numbers", "target"} <= set(dataset.column_names) else "math"
+    if task == "countdown":
+        missing = [name for name in ("numbers", "target") if name not in dataset.column_names]
+        if missing:
+            raise ValueError(
+                f"`task` 'countdown' needs the dataset columns `numbers` and `target`; missing {missing}."
+            )
+        return "countdown", _countdown_answer, ["prompt", "numbers", "target"]
+    return "math", _math_answer, ["prompt"]
+
+
+def _is_conversational(prompt: Any) -> bool:
+    from trl.data_utils import is_conversational
+
+    return is_conversational({"prompt": prompt})
+
+
+def prompt_texts(prompts: Sequence[Any], tokenizer: Any) -> tuple[list[str], bool]:
+    """
+    The generation prompts of a dataset's `prompt` column, as TRL's `GRPOTrainer` builds them.
+
+    Conversational prompts (lists of messages) go through the tokenizer's chat template with the generation prompt
+    (TRL's `maybe_apply_chat_template`); the template writes its own special tokens, so they are tokenized without
+    adding any. Plain strings are kept and tokenized with the tokenizer's defaults, as TRL 1.16 does.
+
+    Args:
+        prompts (`Sequence[str | list[dict]]`):
+            The `prompt` column.
+        tokenizer (`transformers.PreTrainedTokenizerBase`):
+            Tokenizer of the policy.
+
+    Returns:
+        `tuple[list[str], bool]`: The prompt texts, and whether to add special tokens when tokenizing them.
+    """
+    if not prompts or not _is_conversational(prompts[0]):
+        return [str(prompt) for prompt in prompts], True
+    from trl.data_utils import maybe_apply_chat_template
+
+    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+        raise ValueError("The dataset's prompts are conversational but the tokenizer has no chat template.")
+    return [maybe_apply_chat_template({"prompt": prompt}, tokenizer)["prompt"] for prompt in prompts], False
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Scoring
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _check_dataset(dataset) -> None:
+    from datasets import Dataset
+
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"`dataset` must be a `datasets.Dataset`, got {type(dataset).__name__}.")
+    if "prompt" not in dataset.column_names:
+        raise ValueError(f"`dataset` must have a `prompt` column, got columns {dataset.column_names}.")
+    if len(dataset) == 0:
+        raise ValueError("`dataset` must hold at least one row, got an empty dataset.")
+
+
+def score_semantic_entropy(
+    dataset,
+    model: Any = TINY_POLICY_NAME,
+    *,
+    tokenizer: Any = None,
+    task: str | Callable[[str, dict[str, Any]], Any] = "auto",
+    equivalent: Callable[[Any, Any], bool] | None = None,
+    no_answer: str = "cluster",
+    num_samples: int = 8,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    max_new_tokens: int | None = None,
+    batch_size: int = 64,
+    seed: int = 0,
+    backend: str = "hf",
+    cache_dir: str | None = None,
+    dtype: str = "auto",
+    revision: str | None = None,
+    show_progress: bool = True,
+) -> SemanticEntropyScores:
+    r"""
+    Score every prompt of a dataset by the semantic entropy of `num_samples` answers sampled from a policy (SENT).
+
+    The scores are cached in `cache_dir/<key>/`, where the key is a hash of the model (see [`model_fingerprint`]),
+    the dataset (see [`dataset_fingerprint`]) and every setting below: a second call with the same inputs reads
+    `scores.jsonl` and samples nothing, and a call interrupted part-way resumes from the chunks already written. Under
+    `accelerate launch` / `torchrun` the processes share the chunks and every process returns all the scores.
+
+    Args:
+        dataset ([`datasets.Dataset`]):
+            Prompt dataset with a `prompt` column: plain strings, or conversational lists of messages (formatted with
+            the tokenizer's chat template and its generation prompt, as TRL does).
+        model (`str` or `transformers.PreTrainedModel`, *optional*, defaults to `"trl-entropy/tiny-countdown"`):
+            The starting policy: a checkpoint directory or model id (loaded with `AutoModelForCausalLM`, no remote
+            code; `trl-entropy/tiny-countdown` is the shipped tiny policy), or a loaded model (then pass `tokenizer`;
+            HF backend only).
+        tokenizer (`transformers.PreTrainedTokenizerBase`, *optional*):
+            Tokenizer of a loaded `model`; with a path, the checkpoint's own is used unless this is given.
+        task (`str` or `Callable`, *optional*, defaults to `"auto"`):
+            How a completion becomes an answer. `"countdown"`: the value of a valid expression over the row's
+            `numbers` (equivalence `==`); `"math"`: the final answer string (last `\boxed{}`, else an announced LaTeX
+            answer; equivalence by math-verify); a callable `extract(completion, row)` returning a JSON-serialisable
+            answer or `None`. `"auto"` is countdown when the dataset has `numbers` and `target` columns, else math.
+        equivalent (`Callable[[Any, Any], bool]`, *optional*):
+            Answer equivalence; defaults to
+            [`~trl_entropy.functional.semantic_entropy.math_answer_equivalence`] (math-verify for strings, `==`
+            otherwise).
+        no_answer (`str`, *optional*, defaults to `"cluster"`):
+            Samples without an answer: `"cluster"` (one shared cluster), `"singleton"` (one cluster each) or
+            `"ignore"` (not counted; `nan` when no sample has an answer).
+        num_samples (`int`, *optional*, defaults to `8`):
+            Samples per prompt (N).
+        temperature (`float`, *optional*, defaults to `1.0`), top_p (`float`, *optional*, defaults to `1.0`):
+            Sampling settings (no top-k truncation).
+        max_new_tokens (`int`, *optional*):
+            Length cap; defaults to 12 for countdown and 2048 for math (and a callable `task`).
+        batch_size (`int`, *optional*, defaults to `64`):
+            Sequences per generation call (a chunk is `max(1, batch_size // num_samples)` prompts).
+        seed (`int`, *optional*, defaults to `0`):
+            Sampling seed.
+        backend (`str`, *optional*, defaults to `"hf"`):
+            `"hf"` (`model.generate`) or `"vllm"` (requires `pip install vllm`; one process).
+        cache_dir (`str`, *optional*):
+            Root of the cache; defaults to [`default_cache_dir`].
+        dtype (`str`, *optional*, defaults to `"auto"`):
+            Dtype for loading `model` from a path.
+        revision (`str`, *optional*):
+            Revision of a Hub model id.
+        show_progress (`bool`, *optional*, defaults to `True`):
+            Show a progress bar (main process).
+
+    Returns:
+        [`SemanticEntropyScores`]: The score and record of every row, the cache directory and the settings.
+    """
+    _check_dataset(dataset)
+    kind, extract, columns = _resolve_task(task, dataset)
+    if max_new_tokens is None:
+        max_new_tokens = DEFAULT_MAX_NEW_TOKENS["countdown" if kind == "countdown" else "math"]
+    check_sampling_settings(num_samples, temperature, top_p, max_new_tokens, batch_size, backend)
+    check_no_answer_policy(no_answer)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"`seed` must be an integer >= 0, got {seed!r}.")
+    if equivalent is not None and not callable(equivalent):
+        raise ValueError(f"`equivalent` must be a callable `equivalent(a, b) -> bool` or None, got {equivalent!r}.")
+    if isinstance(model, str | os.PathLike):
+        model_name, model_path = os.fspath(model), resolve_model_name(os.fspath(model))
+    else:
+        if tokenizer is None:
+            raise ValueError("`tokenizer` is required when `model` is a loaded model.")
+        if backend != "hf":
+            raise ValueError(f"`backend` {backend!r} needs a model path, not a loaded model.")
+        model_name, model_path = getattr(model, "name_or_path", None) or type(model).__name__, None
+
+    settings = {
+        "cache_format": CACHE_FORMAT,
+        "model": model_name,
+        "model_fingerprint": model_fingerprint(model, tokenizer, revision),
+        "dtype": dtype if model_path is not None else None,
+        "num_prompts": len(dataset),
+        "dataset_fingerprint": dataset_fingerprint(dataset, columns),
+        "task": kind if kind != "custom" else _callable_id(task),
+        "equivalent": _callable_id(equivalent),
+        "no_answer": no_answer,
+        "num_samples": num_samples,
+        "temperature": temperature,
+        "top_p": top_p,
+        "max_new_tokens": max_new_tokens,
+        "batch_size": batch_size,
+        "seed": seed,
+        "backend": backend,
+    }
+    # The model's name is recorded but not part of the key: an alias and its path are the same policy.
+    keyed = {name: value for name, value in settings.items() if name != "model"}
+    key = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()
+    path = os.path.join(cache_dir or default_cache_dir(), key[:16])
+
+    rank, world_size = _process_info()
+    if rank == 0:
+        os.makedirs(path, exist_ok=True)
+        _check_cache_settings(path, settings)
+    _barrier(world_size)
+    done = _load_done_records(path, num_samples, SCORES_FILENAME, PART_PATTERN, "index", "answers")
+
+    new_records: list[dict[str, Any]] = []
+    if len(done) < len(dataset):
+        if backend == "vllm":
+            generate, engine_tokenizer = vllm_generator(
+                model_path, dtype, seed, num_samples, temperature, top_p, max_new_tokens, world_size, revision
+            )
+            tokenizer = engine_tokenizer if tokenizer is None else tokenizer
+        else:
+            if model_path is not None:
+                model, loaded_tokenizer = _load_hf(model_path, dtype, revision)
+                tokenizer = loaded_tokenizer if tokenizer is None else tokenizer
+        plain = dataset.with_format(None)
+        prompts, add_special_tokens = prompt_texts(plain["prompt"][:], tokenizer)
+        if backend == "hf":
+            generate = hf_sampler(
+                model, tokenizer, num_samples, temperature, top_p, max_new_tokens, add_special_tokens
+            )
+        row_columns = {name: plain[name][:] for name in columns if name != "prompt"} if kind != "custom" else None
+
+        def make_record(index: int, samples: list[dict[str, Any]]) -> dict[str, Any]:
+            row = (
+                plain[index] if row_columns is None else {name: values[index] for name, values in row_columns.items()}
+            )
+            answers = [extract(sample["text"], row) for sample in samples]
+            try:
+                json.dumps(answers)
+            except (TypeError, ValueError) as error:
+                raise TypeError(
+                    f"`task` must extract JSON-serialisable answers (or None), got {answers!r}."
+                ) from error
+            sizes = answer_clusters(answers, equivalent, no_answer)
+            return {
+                "index": index,
+                "semantic_entropy": entropy_of_cluster_sizes(sizes),
+                "cluster_sizes": sizes,
+                "num_no_answer": sum(answer is None for answer in answers),
+                "answers": answers,
+                "num_truncated": sum(bool(sample["truncated"]) for sample in samples),
+            }
+
+        part_path = os.path.join(path, PART_PATTERN.format(rank=rank))
+        was_training = getattr(model, "training", False)
+        if hasattr(model, "eval"):
+            model.eval()
+        try:
+            new_records = sample_chunks(
+                generate,
+                prompts,
+                list(range(len(dataset))),
+                num_samples,
+                batch_size,
+                seed,
+                make_record,
+                set(done),
+                rank,
+                world_size,
+                lambda records: _append_jsonl(part_path, records),
+                show_progress,
+                desc=f"semantic entropy ({num_samples} samples/prompt)",
+            )
+        finally:
+            if was_training:
+                model.train()
+    new_records = _gather(new_records, world_size)
+
+    by_index = {**done, **{record["index"]: record for record in new_records}}
+    records = [by_index[index] for index in range(len(dataset))]
+    if rank == 0 and (new_records or not os.path.isfile(os.path.join(path, SCORES_FILENAME))):
+        _finish_parts(path, records, SCORES_FILENAME, PART_PATTERN)
+    _barrier(world_size)
+    return SemanticEntropyScores(
+        scores=[float(record["semantic_entropy"]) for record in records],
+        records=records,
+        cache_path=path,
+        settings=settings,
+        num_generated=len(new_records),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Score distribution and command line
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float:
+    # Linear interpolation between order statistics (numpy's default method).
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def score_distribution(scores: Sequence[float], num_bins: int = 10) -> dict[str, Any]:
+    """
+    Summary of a dataset's semantic entropies: what a curriculum will be built from.
+
+    Args:
+        scores (`Sequence[float]`):
+            Semantic entropy of each prompt; `nan` values (no answer at all, `"ignore"` policy) are counted apart.
+        num_bins (`int`, *optional*, defaults to `10`):
+            Bins of the histogram, of equal width over `[0, max score]`.
+
+    Returns:
+        `dict`: `count` (scores that are not `nan`), `num_nan`, `mean`, `quantiles` (`"0"`, `"25"`, `"50"`, `"75"`,
+        `"100"`: linear interpolation), `zero_share` (share of the counted scores equal to 0: prompts whose samples
+        all agree), and `histogram` (`edges`, `num_bins + 1` of them, and `counts`; the last bin includes its right
+        edge). The statistics are `None` when no score is counted.
+    """
+    if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins < 1:
+        raise ValueError(f"`num_bins` must be an integer >= 1, got {num_bins!r}.")
+    values = sorted(float(score) for score in scores if not math.isnan(float(score)))
+    summary: dict[str, Any] = {"count": len(values), "num_nan": len(scores) - len(values)}
+    if not values:
+        return {**summary, "mean": None, "quantiles": None, "zero_share": None, "histogram": None}
+    top = values[-1]
+    width = top / num_bins
+    counts = [0] * num_bins
+    for value in values:
+        counts[min(int(value / width), num_bins - 1) if width > 0 else 0] += 1
+    return {
+        **summary,
+        "mean": sum(values) / len(values),
+        "quantiles": {str(q): _quantile(values, q / 100) for q in (0, 25, 50, 75, 100)},
+        "zero_share": sum(value == 0 for value in values) / len(values),
+        "histogram": {"edges": [width * i for i in range(num_bins + 1)], "counts": counts},
+    }
+
+
+def format_score_distribution(summary: dict[str, Any], bar_width: int = 40) -> str:
+    """
+    [`score_distribution`] as text: the statistics on one line, then one line per histogram bin.
+
+    Args:
+        summary (`dict`):
+            Returned by [`score_distribution`].
+        bar_width (`int`, *optional*, defaults to `40`):
+            Characters of the longest bar.
+
+    Returns:
+        `str`: The text.
+    """
+    if summary["count"] == 0:
+        return f"no scores ({summary['num_nan']} prompts without any answer)"
+    quantiles = " ".join(f"q{q}={value:.3f}" for q, value in summary["quantiles"].items())
+    lines = [
+        f"{summary['count']} prompts, mean SE {summary['mean']:.3f} nats, {quantiles}, "
+        f"SE = 0: {summary['zero_share']:.1%}"
+        + (f", {summary['num_nan']} without any answer" if summary["num_nan"] else "")
+    ]
+    edges, counts = summary["histogram"]["edges"], summary["histogram"]["counts"]
+    most = max(counts)
+    for i, count in enumerate(counts):
+        closing = "]" if i == len(counts) - 1 else ")"
+        bar = "#" * round(bar_width * count / most)
+        lines.append(f"[{edges[i]:.3f}, {edges[i + 1]:.3f}{closing} {count:6d} {bar}")
+    return "\n".join(lines)
+
+
+def load_prompt_dataset(
+    name: str = DATASET_NAME,
+    config: str | None = None,
+    split: str = "train",
+    size: int | None = None,
+    seed: int = 0,
+):
+    """
+    The dataset `trl-entropy curriculum` scores.
+
+    Args:
+        name (`str`, *optional*, defaults to `"trl-entropy/countdown"`):
+            `trl-entropy/countdown` (the embedded task's train split), a directory written by `save_to_disk`, a
+            `.jsonl` / `.json` / `.parquet` file, or a `datasets` name.
+        config (`str`, *optional*), split (`str`, *optional*, defaults to `"train"`):
+            Configuration and split of a `datasets` name (and the split of a saved `DatasetDict`).
+        size (`int`, *optional*):
+            Keep this many rows: the first ones, or for the countdown task that many problems drawn with `seed`.
+        seed (`int`, *optional*, defaults to `0`):
+            Seed of the countdown draw.
+
+    Returns:
+        [`datasets.Dataset`]: The dataset.
+    """
+    import datasets
+
+    if name == DATASET_NAME:
+        from ..tasks.countdown import build_dataset
+
+        return build_dataset(split="train", n=size, seed=seed)
+    if os.path.isdir(name):
+        dataset = datasets.load_from_disk(name)
+    elif os.path.isfile(name):
+        builders = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+        builder = builders.get(os.path.splitext(name)[1].lower())
+        if builder is None:
+            raise ValueError(f"Unsupported dataset file {name!r}; expected one of {', '.join(builders)}.")
+        dataset = datasets.load_dataset(builder, data_files=name, split="train")
+    else:
+        dataset = datasets.load_dataset(name, name=config, split=split)
+    if isinstance(dataset, datasets.DatasetDict):
+        dataset = dataset[split]
+    return dataset if size is None else dataset.select(range(min(size, len(dataset))))
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """`trl-entropy curriculum --model PATH --output-dir DIR [...]`: score a dataset, save it in curriculum order."""
+    parser = argparse.ArgumentParser(
+        prog="trl-entropy curriculum",
+        description="Score every prompt by the semantic entropy of N sampled answers (SENT) and save the dataset "
+        "ordered from low to high entropy, with `semantic_entropy` and `curriculum_stage` columns.",
+    )
+    parser.add_argument("--model", default=TINY_POLICY_NAME, help="Starting policy: checkpoint directory or model id.")
+    parser.add_argument(
+        "--dataset",
+        default=DATASET_NAME,
+        help=f"`{DATASET_NAME}` (embedded task), a `save_to_disk` directory, a .jsonl/.json/.parquet file, or a "
+        "`datasets` name.",
+    )
+    parser.add_argument("--dataset-config", default=None, help="Configuration of a `datasets` name.")
+    parser.add_argument("--dataset-split", default="train", help="Split of a `datasets` name or saved DatasetDict.")
+    parser.add_argument("--dataset-size", type=int, default=None, help="Keep this many prompts (default: all).")
+    parser.add_argument("--output-dir", required=True, help="Where the curriculum dataset is saved.")
+    parser.add_argument("--num-samples", type=int, default=8, help="Answers sampled per prompt (N).")
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="Default: 12 (countdown), 2048 (math).")
+    parser.add_argument("--batch-size", type=int, default=64, help="Sequences per generation call.")
+    parser.add_argument("--seed", type=int, default=0, help="Sampling seed (also of the dataset draw and stages).")
+    parser.add_argument("--backend", default="hf", choices=BACKENDS)
+    parser.add_argument("--task", default="auto", choices=TASKS)
+    parser.add_argument("--no-answer", default="cluster", choices=NO_ANSWER_POLICIES)
+    parser.add_argument("--cache-dir", default=None, help="Score cache (default: $TRL_ENTROPY_CACHE or ~/.cache).")
+    parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--revision", default=None, help="Revision of a Hub model id.")
+    parser.add_argument("--order", default="ascending", choices=("ascending", "stages"))
+    parser.add_argument("--num-stages", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    from .curriculum import SemanticEntropyCurriculum
+
+    dataset = load_prompt_dataset(args.dataset, args.dataset_config, args.dataset_split, args.dataset_size, args.seed)
+    result = score_semantic_entropy(
+        dataset,
+        args.model,
+        task=args.task,
+        no_answer=args.no_answer,
+        num_samples=args.num_samples,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        backend=args.backend,
+        cache_dir=args.cache_dir,
+        dtype=args.dtype,
+        revision=args.revision,
+    )
+    summary = score_distribution(result.scores)
+    rank, world_size = _process_info()
+    if rank == 0:
+        curriculum = SemanticEntropyCurriculum(
+            dataset, scores=result.scores, order=args.order, num_stages=args.num_stages, seed=args.seed
+        )
+        curriculum.save_to_disk(args.output_dir)
+        report = {**summary, "cache_path": result.cache_path, "settings": result.settings}
+        _write_atomic(os.path.join(args.output_dir, SUMMARY_FILENAME), json.dumps(report, indent=2) + "\n")
+        print(format_score_distribution(summary))  # noqa: T201
+        print(f"curriculum ({args.order}, {len(curriculum)} prompts) saved to {args.output_dir}")  # noqa: T201
+        print(f"scores cached in {result.cache_path}")  # noqa: T201
+    _barrier(world_size)
+    return summary
