@@ -162,6 +162,13 @@ def test_on_policy_pass_adds_nothing_and_no_kl_adds_nothing(tokenizer, prompt_da
     )
     assert no_kl._metrics["train"]["entropy/sent_kl_penalty"][-1] > 0  # measured, not added
 
+    # Measurement only, against a reference model that TRL does not load (beta = 0): nothing to measure, no error.
+    no_reference = make(tokenizer, prompt_dataset, tmp_path, sent_use_kl=False, sent_kl_target="ref")
+    inputs = first_batch(no_reference)
+    loss = no_reference.compute_loss(no_reference.model, inputs)
+    torch.testing.assert_close(loss, GRPOTrainer._compute_loss(no_reference, no_reference.model, inputs))
+    assert no_reference._metrics["train"]["entropy/sent_kl_penalty"][-1] == 0
+
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Training with the curriculum

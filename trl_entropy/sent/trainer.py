@@ -106,16 +106,15 @@ class SENTGRPOTrainer(EntropyGRPOTrainer):
 
     def extra_loss(self, per_token_logps, entropies, mask, inputs):
         options = self.sent
-        if options["sent_kl_target"] == "ref":
-            target, estimator = inputs.get("ref_per_token_logps"), "k3"
-            if target is None:
+        reference = options["sent_kl_target"] == "ref"
+        target = inputs.get("ref_per_token_logps" if reference else "old_per_token_logps")
+        estimator = "k3" if reference else "abs"
+        if target is None:
+            if reference and options["sent_use_kl"]:
                 raise RuntimeError("`sent_kl_target='ref'` needs TRL's `ref_per_token_logps`: set `beta` > 0.")
-        else:
-            # TRL leaves `old_per_token_logps` out when this batch is trained on-policy (the first mini-batch of a
-            # generation batch, or every one with vLLM off and aligned steps): then p_old = p.
-            target, estimator = inputs.get("old_per_token_logps"), "abs"
-            if target is None:
-                target = per_token_logps.detach()
+            # TRL leaves `old_per_token_logps` out when it trains on a batch with the policy that sampled it: then
+            # p_old = p (and a measurement-only run without a reference model measures 0).
+            target = per_token_logps.detach()
         selection = self._selection(entropies.detach(), per_token_logps.detach(), inputs["advantages"], mask)
         coefficients = selection_coefficients(
             selection, options["sent_kl_coef"], options["sent_high_cov_mult"], options["sent_low_cov_mult"]
