@@ -1,6 +1,8 @@
 # Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
 """`SENTGRPOTrainer`: the on-policy refusal, the loss term against its definition, and a short curriculum training."""
 
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import completion_logits, cpu_grpo_kwargs, first_batch
@@ -9,6 +11,9 @@ from trl import GRPOConfig, GRPOTrainer
 from trl_entropy import SemanticEntropyCurriculum, SENTGRPOConfig, SENTGRPOTrainer
 from trl_entropy.functional import low_entropy_cov_kl, low_entropy_cov_selection
 from trl_entropy.tasks import build_dataset, countdown_reward, load_tiny_policy
+
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
 
 def make(tokenizer, dataset, output_dir, config_class=SENTGRPOConfig, **overrides):
@@ -226,3 +231,27 @@ def test_short_training_on_a_scored_curriculum(tokenizer, tmp_path):
     assert "SENT GRPO" in card and "2512.04359" in card
     assert "| `sent_kl_coef` | 0.1 |" in card
     assert "| `curriculum_order` | ascending |" in card and "| `curriculum_prompts` | 48 |" in card
+
+
+def test_recipe_script_trains_on_a_saved_curriculum(tmp_path, monkeypatch):
+    # A dataset written by `trl-entropy curriculum` carries its scores: the recipe script orders it without scoring.
+    from trl_entropy.scripts.train import main as train_main
+    from trl_entropy.sent import scoring
+
+    dataset = build_dataset(split="train", n=64, seed=2)
+    SemanticEntropyCurriculum(dataset, [(7 * i) % 64 / 32 for i in range(64)]).save_to_disk(str(tmp_path / "data"))
+
+    def no_scoring(*args, **kwargs):
+        raise AssertionError("a scored dataset must not be scored again")
+
+    monkeypatch.setattr(scoring, "score_semantic_entropy", no_scoring)
+    trainer = train_main(
+        ["--config", str(RECIPES / "tiny" / "sent_stage1.yaml"), "--dataset_name", str(tmp_path / "data"),
+         "--output_dir", str(tmp_path / "run"), "--max_steps", "2", "--per_device_train_batch_size", "16",
+         "--task_eval_problems", "0", "--disable_tqdm", "true", "--report_to", "none"]
+    )  # fmt: skip
+    curriculum = trainer.train_dataset
+    assert isinstance(curriculum, SemanticEntropyCurriculum)
+    assert (curriculum.order, curriculum.stage, len(curriculum)) == ("stages", 1, 32)
+    assert max(curriculum["semantic_entropy"][:]) < 1.0  # the lower half of scores 0, 1/32, ..., 63/32
+    assert trainer.state.global_step == 2
