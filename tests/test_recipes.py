@@ -77,7 +77,7 @@ def test_unknown_method_is_an_error(tmp_path):
     recipe.write_text("method: entropy_magic\n")
     with pytest.raises(
         ValueError,
-        match="Unknown method 'entropy_magic'; valid methods: entropy_advantage, grpo, paec, position, ppl, sent, shaping",
+        match="Unknown method 'entropy_magic'; valid methods: entropy_advantage, entropy_advantage_ppo, grpo, paec, position, ppl, ppo, sent, shaping",
     ):
         parse_args(["--config", str(recipe)])
 

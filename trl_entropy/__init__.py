@@ -10,6 +10,7 @@ from .entropy_grpo_trainer import EntropyGRPOTrainer
 from .paec import PAECGRPOConfig, PAECGRPOTrainer
 from .position_shaping import PositionShapingGRPOConfig, PositionShapingGRPOTrainer
 from .ppl_shaping import PPLShapingGRPOConfig, PPLShapingGRPOTrainer
+from .ppo import EntropyAdvantagePPOConfig, EntropyAdvantagePPOTrainer, PPOConfig, PPOTrainer
 from .sent import SemanticEntropyCurriculum, SENTGRPOConfig, SENTGRPOTrainer
 from .shaper import AdvantageShaper
 from .stage_detector import StageDetector
@@ -20,11 +21,15 @@ __all__ = [
     "AdvantageShaper",
     "EntropyAdvantageGRPOConfig",
     "EntropyAdvantageGRPOTrainer",
+    "EntropyAdvantagePPOConfig",
+    "EntropyAdvantagePPOTrainer",
     "EntropyGRPOTrainer",
     "PAECGRPOConfig",
     "PAECGRPOTrainer",
     "PPLShapingGRPOConfig",
     "PPLShapingGRPOTrainer",
+    "PPOConfig",
+    "PPOTrainer",
     "PositionShapingGRPOConfig",
     "PositionShapingGRPOTrainer",
     "SENTGRPOConfig",

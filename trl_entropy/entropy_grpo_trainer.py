@@ -189,9 +189,11 @@ class EntropyGRPOTrainer(GRPOTrainer):
         """
         return None
 
-    def log_metric(self, name: str, total: torch.Tensor | float, count: torch.Tensor | float) -> None:
+    def log_metric(
+        self, name: str, total: torch.Tensor | float, count: torch.Tensor | float, prefix: str = METRIC_PREFIX
+    ) -> None:
         r"""
-        Record a statistic of the current micro-batch as a `(sum, count)` pair; logged as `entropy/<name>`.
+        Record a statistic of the current micro-batch as a `(sum, count)` pair; logged as `<prefix><name>`.
 
         All pairs of a micro-batch are summed across processes in one collective at the end of the loss pass, so the
         logged value is the exact mean over every counted item of every process (processes with more tokens weigh
@@ -205,11 +207,13 @@ class EntropyGRPOTrainer(GRPOTrainer):
                 Sum of the statistic over the counted items of this process.
             count (`torch.Tensor` or `float`):
                 Number of counted items on this process.
+            prefix (`str`, *optional*, defaults to `"entropy/"`):
+                Prefix of the logged name (e.g. `"ppo/"` for the critic's statistics).
         """
         if self._loss_pass is None:
             raise RuntimeError("`log_metric` can only be called from `shape_advantages` or `extra_loss`.")
         device = self.accelerator.device
-        self._loss_pass.metrics[name] = (
+        self._loss_pass.metrics[prefix + name] = (
             torch.as_tensor(total, dtype=torch.float32, device=device).detach().reshape(()),
             torch.as_tensor(count, dtype=torch.float32, device=device).detach().reshape(()),
         )
@@ -418,7 +422,7 @@ class EntropyGRPOTrainer(GRPOTrainer):
         local = torch.stack([torch.stack(loss_pass.metrics[name]) for name in names])  # (n, 2)
         totals = self.accelerator.reduce(local, reduction="sum").tolist()
         for name, (total, count) in zip(names, totals, strict=True):
-            self._metrics[mode][METRIC_PREFIX + name].append(total / count if count > 0 else math.nan)
+            self._metrics[mode][name].append(total / count if count > 0 else math.nan)
 
     # ------------------------------------------------------------------------------------------------------------
     # Model card

@@ -9,6 +9,7 @@ from .entropy_grpo_trainer import EntropyGRPOTrainer
 from .paec import PAECGRPOTrainer
 from .position_shaping import PositionShapingGRPOTrainer
 from .ppl_shaping import PPLShapingGRPOTrainer
+from .ppo import EntropyAdvantagePPOTrainer, PPOTrainer
 from .sent import SENTGRPOTrainer
 
 
@@ -32,6 +33,12 @@ METHODS: dict[str, Method] = {
     "paec": Method(PAECGRPOTrainer, "PAEC: soft mask + anchored entropy floor (arXiv 2606.08543)"),
     "sent": Method(
         SENTGRPOTrainer, "SENT: low-entropy covariance KL; with a semantic-entropy curriculum (arXiv 2512.04359)"
+    ),
+    "ppo": Method(
+        PPOTrainer, "PPO with a learned critic (GAE, clipped value loss, critic warm-up) on TRL's GRPO machinery"
+    ),
+    "entropy_advantage_ppo": Method(
+        EntropyAdvantagePPOTrainer, "PPO with entropy-based advantage shaping on the GAE advantages (arXiv 2506.14758)"
     ),
     "shaping": Method(ShapingGRPOTrainer, "several shaping methods in one run (`shaping_methods: [...]`)"),
 }

@@ -25,6 +25,18 @@ from .ppl_shaping import (
     ppl_advantage_weights,
     ppl_shaped_advantages,
 )
+from .ppo import (
+    check_ppo_params,
+    clipped_value_loss,
+    explained_variance,
+    gae,
+    masked_mean_var,
+    masked_sums,
+    mean_var_from_sums,
+    outcome_token_rewards,
+    whiten,
+)
+from .semantic_entropy import NO_ANSWER_POLICIES, answer_clusters, semantic_entropy
 from .sent_kl import (
     CovSelection,
     check_sent_kl_params,
@@ -37,6 +49,18 @@ from .sent_kl import (
 
 
 __all__ = [
+    "NO_ANSWER_POLICIES",
+    "answer_clusters",
+    "check_ppo_params",
+    "clipped_value_loss",
+    "explained_variance",
+    "gae",
+    "masked_mean_var",
+    "masked_sums",
+    "mean_var_from_sums",
+    "outcome_token_rewards",
+    "semantic_entropy",
+    "whiten",
     "CovSelection",
     "check_sent_kl_params",
     "kl_estimate",

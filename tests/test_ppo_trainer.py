@@ -1,0 +1,181 @@
+# Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
+"""`PPOTrainer` and `EntropyAdvantagePPOTrainer`: GAE advantages from the critic, the value loss, the warm-up, a real
+training of both models, checkpoints and resume."""
+
+import json
+
+import pytest
+import torch
+from conftest import completion_logits, cpu_grpo_kwargs, first_batch
+from trl import GRPOTrainer
+
+from trl_entropy import EntropyAdvantagePPOConfig, EntropyAdvantagePPOTrainer, PPOConfig, PPOTrainer
+from trl_entropy.functional import entropy_advantage
+from trl_entropy.functional.ppo import clipped_value_loss, gae, outcome_token_rewards, whiten
+from trl_entropy.tasks import countdown_reward, load_tiny_policy
+
+
+def make(tokenizer, dataset, output_dir, trainer_class=PPOTrainer, config_class=PPOConfig, **overrides):
+    # One completion per prompt: PPO needs no group.
+    kwargs = cpu_grpo_kwargs(
+        output_dir, per_device_train_batch_size=16, num_generations=1, max_completion_length=12, max_steps=3
+    )
+    kwargs.update(overrides)
+    return trainer_class(
+        model=load_tiny_policy()[0],
+        reward_funcs=countdown_reward,
+        args=config_class(**kwargs),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+    )
+
+
+def parameters(model):
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def changed(before, model):
+    return [name for name, p in model.named_parameters() if not torch.equal(before[name], p)]
+
+
+def critic_values(trainer, inputs):
+    with torch.no_grad():
+        return trainer._critic_forward(
+            inputs["prompt_ids"], inputs["prompt_mask"], inputs["completion_ids"], inputs["completion_mask"]
+        )
+
+
+def test_one_completion_per_prompt_is_the_default(tmp_path):
+    kwargs = cpu_grpo_kwargs(tmp_path, per_device_train_batch_size=16)
+    del kwargs["num_generations"]
+    config = PPOConfig(**kwargs)
+    assert config.num_generations == 1 and config.ppo_gamma == 1.0 and config.ppo_lam == 1.0
+    with pytest.raises(ValueError, match=r"`ppo_vf_coef` must be > 0 .* got 0.0"):
+        PPOConfig(**cpu_grpo_kwargs(tmp_path), ppo_vf_coef=0.0)
+    with pytest.raises(ValueError, match=r"`ppo_critic_warmup_steps` must be an integer >= 0, got -1"):
+        PPOConfig(**cpu_grpo_kwargs(tmp_path), ppo_critic_warmup_steps=-1)
+    with pytest.raises(ValueError, match="ppo_gamma"):
+        PPOConfig(**cpu_grpo_kwargs(tmp_path), ppo_gamma=1.5)
+    assert EntropyAdvantagePPOConfig(**cpu_grpo_kwargs(tmp_path)).entropy_advantage_alpha == 0.1  # the paper's PPO
+
+
+def test_batch_advantages_are_whitened_gae_of_the_outcome_reward(tokenizer, prompt_dataset, tmp_path):
+    # A critic that has trained a little, so that values are not all zero.
+    trainer = make(tokenizer, prompt_dataset, tmp_path, ppo_gamma=0.9, ppo_lam=0.8, learning_rate=1e-3)
+    with torch.no_grad():
+        torch.manual_seed(0)
+        trainer.critic.score.weight.normal_(std=0.3)
+    inputs = first_batch(trainer)
+    mask = inputs["completion_mask"].float()
+    values = critic_values(trainer, inputs) * mask
+    torch.testing.assert_close(inputs["old_values"], values)
+    texts = tokenizer.batch_decode(inputs["completion_ids"], skip_special_tokens=True)
+    # The batch's prompts are the dataset's first 16 (one completion each, TRL's shuffle inside the batch aside).
+    prompts = tokenizer.batch_decode(inputs["prompt_ids"], skip_special_tokens=True)
+    rows = {row["prompt"]: row for row in prompt_dataset}
+    rewards = torch.tensor(
+        countdown_reward(prompts, texts, [rows[p]["numbers"] for p in prompts], [rows[p]["target"] for p in prompts])
+    )
+    advantages, returns = gae(outcome_token_rewards(rewards, mask), values, mask, 0.9, 0.8, return_returns=True)
+    torch.testing.assert_close(inputs["returns"], returns)
+    torch.testing.assert_close(inputs["advantages"], whiten(advantages, mask), rtol=1e-4, atol=1e-5)
+    assert inputs["advantages"].shape == mask.shape
+
+
+def test_loss_adds_the_clipped_value_loss_to_trls(tokenizer, prompt_dataset, tmp_path):
+    trainer = make(tokenizer, prompt_dataset, tmp_path, ppo_vf_coef=0.5, ppo_value_clip=0.05)
+    inputs = first_batch(trainer)
+    # Old values away from the current ones, so that the clip binds for some tokens.
+    generator = torch.Generator().manual_seed(1)
+    inputs["old_values"] = inputs["old_values"] + 0.1 * torch.randn(inputs["old_values"].shape, generator=generator)
+    loss = trainer.compute_loss(trainer.model, inputs)
+    trl_loss = GRPOTrainer._compute_loss(trainer, trainer.model, inputs)
+    mask = inputs["completion_mask"].float()
+    value_loss, clipfrac = clipped_value_loss(
+        critic_values(trainer, inputs), inputs["old_values"], inputs["returns"], mask, clip_range=0.05
+    )
+    assert 0 < clipfrac < 1
+    torch.testing.assert_close(loss - trl_loss, 0.5 * value_loss, rtol=1e-4, atol=1e-6)
+    assert trainer._metrics["train"]["ppo/value_clipfrac"][-1] == pytest.approx(clipfrac.item(), rel=1e-5)
+
+
+def test_entropy_advantage_shapes_the_gae_advantages(tokenizer, prompt_dataset, tmp_path):
+    trainer = make(
+        tokenizer,
+        prompt_dataset,
+        tmp_path,
+        trainer_class=EntropyAdvantagePPOTrainer,
+        config_class=EntropyAdvantagePPOConfig,
+        entropy_advantage_alpha=0.3,
+    )
+    inputs = first_batch(trainer)
+    loss = trainer.compute_loss(trainer.model, inputs)
+    log_probs = completion_logits(trainer, inputs).log_softmax(-1)
+    entropies = -(log_probs.exp() * log_probs).sum(-1)
+    shaped = dict(inputs, advantages=entropy_advantage(inputs["advantages"], entropies, alpha=0.3, kappa=2.0))
+    mask = inputs["completion_mask"].float()
+    value_loss, _ = clipped_value_loss(
+        critic_values(trainer, inputs), inputs["old_values"], inputs["returns"], mask, clip_range=0.2
+    )
+    expected = GRPOTrainer._compute_loss(trainer, trainer.model, shaped) + 0.1 * value_loss
+    torch.testing.assert_close(loss, expected, rtol=1e-4, atol=1e-6)
+    assert trainer._metrics["train"]["entropy/advantage_psi_mean"][-1] > 0
+
+
+def test_critic_warmup_freezes_the_policy_then_both_models_train(tokenizer, prompt_dataset, tmp_path):
+    trainer = make(tokenizer, prompt_dataset, tmp_path, max_steps=2, ppo_critic_warmup_steps=2, learning_rate=1e-3)
+    policy, critic = parameters(trainer.model), parameters(trainer.critic)
+    trainer.train()
+    assert changed(policy, trainer.model) == []
+    assert changed(critic, trainer.critic)
+    assert [e["ppo/critic_warmup"] for e in trainer.state.log_history if "ppo/critic_warmup" in e] == [1.0, 1.0]
+
+    trainer = make(
+        tokenizer, prompt_dataset, tmp_path / "b", max_steps=4, ppo_critic_warmup_steps=1, learning_rate=1e-3
+    )
+    policy, critic = parameters(trainer.model), parameters(trainer.critic)
+    trainer.train()
+    assert changed(policy, trainer.model) and changed(critic, trainer.critic)
+    history = [e for e in trainer.state.log_history if "ppo/value_loss" in e]
+    assert [e["ppo/critic_warmup"] for e in history] == [1.0, 0.0, 0.0, 0.0]
+    assert all("entropy" in e for e in history[1:])  # TRL's policy loss ran after the warm-up
+
+
+def test_checkpoints_hold_both_models_and_resume_continues_the_warmup(tokenizer, prompt_dataset, tmp_path):
+    overrides = dict(save_strategy="steps", save_steps=2, ppo_critic_warmup_steps=3, learning_rate=1e-3)
+    first = make(tokenizer, prompt_dataset, tmp_path, max_steps=2, **overrides)
+    first.train()
+    checkpoint = tmp_path / "checkpoint-2"
+    assert (checkpoint / "model.safetensors").is_file()
+    assert (checkpoint / "critic" / "model.safetensors").is_file()
+    assert (checkpoint / "critic" / "critic_optimizer.pt").is_file()
+    saved_critic = parameters(first.critic)
+    saved_policy = parameters(first.model)
+
+    # Step 3 is still in the warm-up (3 steps): the resumed run trains the critic only, from the saved critic.
+    resumed = make(tokenizer, prompt_dataset, tmp_path, max_steps=3, **overrides)
+    resumed.train(resume_from_checkpoint=str(checkpoint))
+    assert changed(saved_policy, resumed.model) == []
+    assert changed(saved_critic, resumed.critic)
+    state = json.loads((tmp_path / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2
+    history = [e for e in resumed.state.log_history if "ppo/critic_warmup" in e]
+    assert history[-1]["step"] == 3 and history[-1]["ppo/critic_warmup"] == 1.0
+
+    # The resumed critic started from the checkpoint's, not from a fresh head.
+    fresh = make(tokenizer, prompt_dataset, tmp_path / "fresh", max_steps=3, **overrides)
+    fresh.load_critic_checkpoint(str(checkpoint))
+    for name, p in fresh.critic.named_parameters():
+        torch.testing.assert_close(p, saved_critic[name])
+    assert fresh.critic_optimizer.state_dict()["state"]
+
+    # And the final save writes the critic next to the policy.
+    resumed.save_model(str(tmp_path / "final"))
+    assert (tmp_path / "final" / "critic" / "model.safetensors").is_file()
+
+
+def test_resume_from_a_checkpoint_without_critic_is_refused(tokenizer, prompt_dataset, tmp_path):
+    trainer = make(tokenizer, prompt_dataset, tmp_path)
+    (tmp_path / "checkpoint-1").mkdir()
+    with pytest.raises(FileNotFoundError, match="has no `critic/` folder"):
+        trainer.load_critic_checkpoint(str(tmp_path / "checkpoint-1"))

@@ -1,0 +1,332 @@
+# Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
+"""`PPOTrainer`: PPO with a learned critic, built on TRL 1.16's `GRPOTrainer` (via `EntropyGRPOTrainer`).
+
+TRL 1.x ships no PPO trainer. This one keeps everything of GRPO that is not the baseline (generation with HF or vLLM,
+reward functions, the clipped surrogate loss of every `loss_type`, the `beta` KL to the reference model, PEFT,
+Accelerate, logging) and replaces the group-normalised advantages by the critic's:
+
+1. after TRL generated and scored a batch, the critic (a causal LM backbone with a scalar head, from the policy's or
+   another checkpoint) gives the value of the state before every completion token, without gradient;
+2. the outcome reward goes on the last completion token; GAE over the tokens gives the advantages and returns
+   (`trl_entropy.functional.gae`), whitened over the generation batch of all processes;
+3. TRL's loss trains the policy on those `(B, T)` advantages (it accepts token-level advantages as they are), and
+   the clipped value loss, added through the `extra_loss` hook, trains the critic with its own optimizer, stepped at
+   the end of every optimizer step.
+
+TRL's loss code is not copied. For the first `ppo_critic_warmup_steps` optimizer steps only the critic trains.
+"""
+
+import os
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+from transformers import AutoConfig, AutoModelForTokenClassification
+
+from ..entropy_advantage.trainer import PAPER_2506_14758, EntropyAdvantageShaper
+from ..entropy_grpo_trainer import EntropyGRPOTrainer, _LossPass
+from ..functional.ppo import (
+    clipped_value_loss,
+    gae,
+    masked_sums,
+    mean_var_from_sums,
+    outcome_token_rewards,
+    whiten,
+)
+from ..shaper import config_option
+from .config import EntropyAdvantagePPOConfig, PPOConfig
+
+
+CRITIC_DIRNAME = "critic"
+CRITIC_OPTIMIZER_NAME = "critic_optimizer.pt"
+PPO_METRIC_PREFIX = "ppo/"
+PPO_FIELDS = tuple(name for name in PPOConfig.__dataclass_fields__ if name.startswith("ppo_"))
+PAPER_PPO = {
+    "title": "Proximal Policy Optimization Algorithms",
+    "id": "1707.06347",
+    # docstyle-ignore
+    "citation": """\
+@article{schulman2017proximal,
+    title        = {{Proximal Policy Optimization Algorithms}},
+    author       = {John Schulman and Filip Wolski and Prafulla Dhariwal and Alec Radford and Oleg Klimov},
+    year         = 2017,
+    eprint       = {arXiv:1707.06347},
+}""",
+}
+
+
+def load_critic(model_name_or_path: str, dtype: Any = "auto") -> torch.nn.Module:
+    """
+    A critic from a causal LM checkpoint: its backbone with a new scalar head (`AutoModelForTokenClassification` with
+    one label, no remote code, no dropout on the head), the head initialised to zero so that every value starts at 0.
+
+    Args:
+        model_name_or_path (`str`):
+            Checkpoint of the backbone (a policy checkpoint, or a critic saved by [`PPOTrainer`]).
+        dtype (`str` or `torch.dtype`, *optional*, defaults to `"auto"`):
+            Dtype of the weights.
+    """
+    config = AutoConfig.from_pretrained(model_name_or_path, num_labels=1)
+    config.classifier_dropout = 0.0  # values are regression targets: no dropout on the head
+    critic = AutoModelForTokenClassification.from_pretrained(model_name_or_path, config=config, dtype=dtype)
+    if not os.path.isfile(os.path.join(model_name_or_path, "critic_config.json")):
+        with torch.no_grad():
+            critic.score.weight.zero_()
+            if critic.score.bias is not None:
+                critic.score.bias.zero_()
+    return critic
+
+
+class PPOTrainer(EntropyGRPOTrainer):
+    r"""
+    PPO with a learned critic ([Proximal Policy Optimization Algorithms](https://huggingface.co/papers/1707.06347)) on
+    TRL 1.16's GRPO machinery. Accepts every argument of [`~trl.GRPOTrainer`] and:
+
+    Args:
+        critic_model (`str` or `torch.nn.Module`, *optional*):
+            The critic: a checkpoint path (its backbone gets a new zero-initialised scalar head, see [`load_critic`])
+            or a model returning per-token `logits` of shape `(B, L, 1)` (e.g. `AutoModelForTokenClassification` with
+            `num_labels=1`). Defaults to `args.ppo_critic_model_name_or_path`, else the policy's checkpoint.
+
+    The policy loss is TRL's (every `loss_type`, clipping, `beta`) on token-level GAE advantages; the critic trains on
+    PPO's clipped value loss with its own AdamW (`ppo_critic_learning_rate`, constant; gradients clipped at
+    `max_grad_norm`). Checkpoints hold the critic (`critic/`, safetensors) and its optimizer
+    (`critic/critic_optimizer.pt`); `save_model` writes the critic next to the policy. One completion per prompt
+    works (`num_generations=1`).
+
+    Logged under `ppo/` (exact means over all processes): `value_loss`, `value_clipfrac`, `explained_variance`,
+    `value_mean`, `return_mean`, `advantage_mean` (before whitening), `advantage_std`, `critic_warmup` (1 during the
+    warm-up).
+    """
+
+    _tag_names = ["trl", "ppo", "trl-entropy"]
+    _name = "PPO (trl-entropy)"
+    _paper = PAPER_PPO
+    config_class = PPOConfig
+    _output_suffix = "PPO"
+
+    def __init__(self, model, reward_funcs=None, args=None, *more_args, critic_model=None, **kwargs):
+        super().__init__(model, reward_funcs, args, *more_args, **kwargs)
+        if critic_model is None:
+            critic_model = self.ppo["ppo_critic_model_name_or_path"] or _model_path(model, self.model)
+        if isinstance(critic_model, str):
+            dtype = (self.args.model_init_kwargs or {}).get("dtype", "auto")
+            critic_model = load_critic(critic_model, dtype=dtype)
+        self.critic = self.accelerator.prepare_model(critic_model)
+        learning_rate = self.ppo["ppo_critic_learning_rate"] or self.args.learning_rate
+        self.critic_optimizer = torch.optim.AdamW(
+            [p for p in self.critic.parameters() if p.requires_grad],
+            lr=learning_rate,
+            weight_decay=self.args.weight_decay,
+        )
+        self._rewards_per_func = None
+
+    def build_stateful_callbacks(self, args) -> None:
+        self.ppo = {name: config_option(args, PPOConfig, name) for name in PPO_FIELDS}
+
+    def method_hyperparameters(self) -> dict[str, Any]:
+        return {**dict(self.ppo), **super().method_hyperparameters()}
+
+    def in_critic_warmup(self) -> bool:
+        """Whether the current optimizer step trains the critic only (the first `ppo_critic_warmup_steps`)."""
+        return self.model.training and self.state.global_step < self.ppo["ppo_critic_warmup_steps"]
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Generation: values, GAE, advantages
+    # ------------------------------------------------------------------------------------------------------------
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        # Every process's rewards (TRL gathers them to normalise per group); kept for the outcome reward of GAE.
+        self._rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        return self._rewards_per_func
+
+    def _generate_and_score_completions(self, inputs):
+        batch = super()._generate_and_score_completions(inputs)
+        mode = "train" if self.model.training else "eval"
+        mask = batch["completion_mask"].float()
+        if "tool_mask" in batch:
+            mask = mask * batch["tool_mask"]
+        rewards = self._local_rewards(mask.size(0))
+        values = self._critic_values(batch) * mask
+        advantages, returns = gae(
+            outcome_token_rewards(rewards, mask), values, mask, self.ppo["ppo_gamma"], self.ppo["ppo_lam"], True
+        )
+        # One all-reduce for the whitening statistics and the logged ones: sums over the valid tokens of every process.
+        sums = [masked_sums(x, mask) for x in (advantages, values, returns, returns - values)]
+        reduced = self.accelerator.reduce(torch.stack([value for triple in sums for value in triple]), reduction="sum")
+        advantage_sums, value_sums, return_sums, error_sums = reduced.view(4, 3)
+        mean, var = mean_var_from_sums(*advantage_sums)
+        return_mean, return_var = mean_var_from_sums(*return_sums)
+        _, error_var = mean_var_from_sums(*error_sums)
+        metrics = self._metrics[mode]
+        metrics[PPO_METRIC_PREFIX + "value_mean"].append(mean_var_from_sums(*value_sums)[0].item())
+        metrics[PPO_METRIC_PREFIX + "return_mean"].append(return_mean.item())
+        metrics[PPO_METRIC_PREFIX + "advantage_mean"].append(mean.item())
+        metrics[PPO_METRIC_PREFIX + "advantage_std"].append(var.sqrt().item())
+        # 1 - Var[R - V] / Var[R]: how much of the returns' spread the critic explains.
+        metrics[PPO_METRIC_PREFIX + "explained_variance"].append(
+            (1 - error_var / return_var).item() if return_var > 0 else float("nan")
+        )
+        if self.ppo["ppo_whiten_advantages"]:
+            advantages = whiten(advantages, mask, mean=mean, var=var)
+        batch["advantages"] = advantages
+        batch["returns"] = returns
+        batch["old_values"] = values
+        return batch
+
+    def _local_rewards(self, num_local: int) -> torch.Tensor:
+        rewards_per_func = self._rewards_per_func
+        weights = self.reward_weights.to(rewards_per_func.device).unsqueeze(0)
+        rewards = (rewards_per_func * weights).nansum(dim=1)
+        # Unscorable completions (every reward function returned None) carry no signal: reward 0.
+        rewards[torch.isnan(rewards_per_func).all(dim=1)] = 0.0
+        start = self.accelerator.process_index * num_local
+        return rewards[start : start + num_local]
+
+    def _critic_forward(self, prompt_ids, prompt_mask, completion_ids, completion_mask) -> torch.Tensor:
+        """Values `(B, T)` of the states before each completion token (the head's output at the previous position)."""
+        input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
+        attention_mask = torch.cat([prompt_mask, completion_mask], dim=1)
+        logits = self.critic(input_ids=input_ids, attention_mask=attention_mask).logits
+        num_positions = completion_ids.size(1)
+        return logits[:, -num_positions - 1 : -1, 0].float()
+
+    @torch.no_grad()
+    def _critic_values(self, batch) -> torch.Tensor:
+        # In chunks of the training micro-batch size: the generation batch may hold several of them.
+        chunk = self.args.per_device_train_batch_size
+        keys = ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask")
+        return torch.cat(
+            [
+                self._critic_forward(*(batch[key][start : start + chunk] for key in keys))
+                for start in range(0, batch["completion_ids"].size(0), chunk)
+            ]
+        )
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Loss: the value loss, and the warm-up
+    # ------------------------------------------------------------------------------------------------------------
+
+    def extra_loss(self, per_token_logps, entropies, mask, inputs):
+        return self._value_loss(inputs, mask)
+
+    def _value_loss(self, inputs, mask) -> torch.Tensor:
+        values = self._critic_forward(
+            inputs["prompt_ids"], inputs["prompt_mask"], inputs["completion_ids"], inputs["completion_mask"]
+        )
+        loss, clipfrac = clipped_value_loss(
+            values, inputs["old_values"], inputs["returns"], mask, clip_range=self.ppo["ppo_value_clip"]
+        )
+        num_valid = mask.sum()
+        self.log_metric("value_loss", loss.detach() * num_valid, num_valid, prefix=PPO_METRIC_PREFIX)
+        self.log_metric("value_clipfrac", clipfrac * num_valid, num_valid, prefix=PPO_METRIC_PREFIX)
+        self.log_metric("critic_warmup", float(self.in_critic_warmup()), 1.0, prefix=PPO_METRIC_PREFIX)
+        return self.ppo["ppo_vf_coef"] * loss
+
+    def _compute_loss(self, model, inputs):
+        if not self.in_critic_warmup():
+            return super()._compute_loss(model, inputs)
+        # Critic warm-up: the value loss alone, so the policy gets no gradient (and AdamW leaves it unchanged).
+        loss_pass = _LossPass(inputs=dict(inputs))
+        self._loss_pass = loss_pass
+        try:
+            mask = inputs["completion_mask"].float()
+            if "tool_mask" in inputs:
+                mask = mask * inputs["tool_mask"]
+            loss = self._value_loss(inputs, mask) / self.current_gradient_accumulation_steps
+            self._flush_method_metrics(loss_pass)
+        finally:
+            self._loss_pass = None
+        return loss
+
+    def training_step(self, model, inputs, num_items_in_batch):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        # The last micro-batch of an optimizer step: the critic's gradients are complete (the policy's optimizer
+        # steps right after this returns).
+        if self._step % self.current_gradient_accumulation_steps == 0:
+            if self.args.max_grad_norm is not None and self.args.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(self.critic.parameters(), self.args.max_grad_norm)
+            self.critic_optimizer.step()
+            self.critic_optimizer.zero_grad(set_to_none=True)
+        return loss
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Saving and resuming
+    # ------------------------------------------------------------------------------------------------------------
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
+        # Called for the final model and, by `_save_checkpoint`, for every checkpoint: the critic goes alongside.
+        super().save_model(output_dir, _internal_call)
+        output_dir = output_dir or self.args.output_dir
+        if self.accelerator.is_main_process:
+            critic_dir = os.path.join(output_dir, CRITIC_DIRNAME)
+            self.accelerator.unwrap_model(self.critic).save_pretrained(critic_dir, safe_serialization=True)
+            with open(os.path.join(critic_dir, "critic_config.json"), "w") as f:
+                f.write('{"saved_by": "trl_entropy.PPOTrainer"}\n')
+
+    def _save_checkpoint(self, model, trial):
+        super()._save_checkpoint(model, trial)
+        if self.accelerator.is_main_process:
+            checkpoint_dir = os.path.join(self._get_output_dir(trial=trial), f"checkpoint-{self.state.global_step}")
+            if os.path.isdir(os.path.join(checkpoint_dir, CRITIC_DIRNAME)):
+                torch.save(
+                    self.critic_optimizer.state_dict(),
+                    os.path.join(checkpoint_dir, CRITIC_DIRNAME, CRITIC_OPTIMIZER_NAME),
+                )
+
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        super()._load_optimizer_and_scheduler(checkpoint)
+        if checkpoint is not None:
+            self.load_critic_checkpoint(checkpoint)
+
+    def load_critic_checkpoint(self, checkpoint: str) -> None:
+        """Load the critic and its optimizer state from a checkpoint folder written by this trainer (done by
+        `train(resume_from_checkpoint=...)`)."""
+        critic_dir = os.path.join(checkpoint, CRITIC_DIRNAME)
+        if not os.path.isdir(critic_dir):
+            raise FileNotFoundError(
+                f"{checkpoint} has no `{CRITIC_DIRNAME}/` folder: it was not saved by a PPOTrainer, and resuming "
+                "would restart the critic from scratch."
+            )
+        state = load_file(os.path.join(critic_dir, "model.safetensors"), device=str(self.accelerator.device))
+        self.accelerator.unwrap_model(self.critic).load_state_dict(state)
+        optimizer_path = os.path.join(critic_dir, CRITIC_OPTIMIZER_NAME)
+        if os.path.isfile(optimizer_path):
+            self.critic_optimizer.load_state_dict(
+                torch.load(optimizer_path, map_location=self.accelerator.device, weights_only=True)
+            )
+
+
+class EntropyAdvantagePPOShaper(EntropyAdvantageShaper):
+    """The entropy advantage on PPO's GAE advantages, with the paper's PPO default `alpha = 0.1`."""
+
+    config_class = EntropyAdvantagePPOConfig
+
+
+class EntropyAdvantagePPOTrainer(PPOTrainer):
+    r"""
+    PPO with entropy-based advantage shaping ([Reasoning with Exploration: An Entropy
+    Perspective](https://huggingface.co/papers/2506.14758)): every token's GAE advantage gets
+    `psi_t = min(alpha * H_t, |A_t| / kappa)` ([`~trl_entropy.functional.entropy_advantage`]) from the same forward
+    as the policy loss (after whitening). Defaults are the paper's PPO ones, `alpha = 0.1`, `kappa = 2`. Logs the
+    `entropy/advantage_*` statistics of [`EntropyAdvantageGRPOTrainer`] and the `ppo/` ones of [`PPOTrainer`].
+    """
+
+    _tag_names = ["trl", "ppo", "trl-entropy", "entropy-advantage"]
+    _name = "Entropy-Advantage PPO"
+    _paper = PAPER_2506_14758
+    config_class = EntropyAdvantagePPOConfig
+    _output_suffix = "EntropyAdvantage-PPO"
+    shaper_classes = (EntropyAdvantagePPOShaper,)
+
+
+def _model_path(model, loaded) -> str:
+    if isinstance(model, str):
+        return model
+    path = getattr(loaded.config, "_name_or_path", None) or getattr(model, "name_or_path", None)
+    if not path:
+        raise ValueError("The policy was given as a loaded model without a checkpoint path: pass `critic_model=`.")
+    return path
+
+
+__all__ = ["EntropyAdvantagePPOTrainer", "PPOTrainer", "load_critic"]
