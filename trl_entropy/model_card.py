@@ -296,7 +296,8 @@ def card_inputs(
     tag_set.update(getattr(trainer, "_tag_names", []))
 
     base_class = _trl_base_class(trainer)
-    base_paper = getattr(base_class, "_paper", None) or {}
+    # A trainer of another algorithm on TRL's machinery (PPO) names its algorithm and that algorithm's paper.
+    base_paper = getattr(trainer, "_card_base_paper", None) or getattr(base_class, "_paper", None) or {}
     own_paper = getattr(trainer, "_paper", None) or {}
     # The papers of the trainer's shapers (several when methods are combined), else the trainer's own.
     shapers = getattr(trainer, "advantage_shapers", [])
@@ -320,7 +321,7 @@ def card_inputs(
         "method": getattr(trainer, "_name", type(trainer).__name__),
         "trainer_class": type(trainer).__name__,
         "base_trainer_class": base_class.__name__,
-        "algorithm": base_class.__name__.removesuffix("Trainer"),
+        "algorithm": getattr(trainer, "_card_algorithm", None) or base_class.__name__.removesuffix("Trainer"),
         "papers": [{key: paper.get(key) for key in ("title", "id", "citation")} for paper in papers],
         "base_paper": {key: base_paper.get(key) for key in ("title", "id", "citation")} if base_paper else None,
         "method_hyperparameters": method_hyperparameters,

@@ -33,6 +33,7 @@ from ..functional.ppo import (
     outcome_token_rewards,
     whiten,
 )
+from ..model_card import KEY_GRPO_FIELDS
 from ..shaper import config_option
 from .config import EntropyAdvantagePPOConfig, PPOConfig
 
@@ -104,6 +105,9 @@ class PPOTrainer(EntropyGRPOTrainer):
     _paper = PAPER_PPO
     config_class = PPOConfig
     _output_suffix = "PPO"
+    _card_algorithm = "PPO"
+    _card_base_paper = PAPER_PPO
+    _card_hyperparameter_fields = (*KEY_GRPO_FIELDS, *PPO_FIELDS)
 
     def __init__(self, model, reward_funcs=None, args=None, *more_args, critic_model=None, **kwargs):
         super().__init__(model, reward_funcs, args, *more_args, **kwargs)
@@ -123,9 +127,6 @@ class PPOTrainer(EntropyGRPOTrainer):
 
     def build_stateful_callbacks(self, args) -> None:
         self.ppo = {name: config_option(args, PPOConfig, name) for name in PPO_FIELDS}
-
-    def method_hyperparameters(self) -> dict[str, Any]:
-        return {**dict(self.ppo), **super().method_hyperparameters()}
 
     def in_critic_warmup(self) -> bool:
         """Whether the current optimizer step trains the critic only (the first `ppo_critic_warmup_steps`)."""
