@@ -9,6 +9,8 @@
    with the same anchor on both.
 6. SENT's global selection equals the selection over both processes' tokens together, and SENT trains on two
    processes on a curriculum scored on both, receiving the prompts in curriculum order.
+7. PPO + entropy advantage trains on two processes: the critic (DDP) and the policy stay identical on both, the
+   critic trains, and the advantages are whitened over both processes' tokens.
 """
 
 import json
@@ -169,6 +171,42 @@ def train_sent_on_a_curriculum(output_dir: str) -> None:
     assert len(penalties) == 4 and penalties[1] > 1e-6 and penalties[3] > 1e-6, penalties
 
 
+def train_ppo_on_two_processes(output_dir: str) -> None:
+    from trl_entropy.functional.ppo import masked_mean_var
+    from trl_entropy.scripts.train import main as train_main
+    from trl_entropy.tasks import load_tiny_policy
+
+    trainer = train_main(
+        ["--config", "recipes/tiny/entropy_advantage_ppo.yaml", "--output_dir", output_dir, "--max_steps", "3",
+         "--logging_steps", "1", "--per_device_train_batch_size", "8", "--ppo_critic_warmup_steps", "1",
+         "--task_eval_problems", "0", "--disable_tqdm", "true"]
+    )  # fmt: skip
+    accelerator = trainer.accelerator
+    critic = accelerator.unwrap_model(trainer.critic)
+    fresh = load_tiny_policy()[0]
+    # The critic's backbone trained (it starts as the policy's), and both models are the same on both processes.
+    assert not torch.equal(critic.model.embed_tokens.weight, fresh.model.embed_tokens.weight.to(accelerator.device))
+    for model in (critic, accelerator.unwrap_model(trainer.model)):
+        checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
+        gathered = accelerator.gather(checksum)
+        assert torch.allclose(gathered[0], gathered[1]), gathered
+    history = [e for e in trainer.state.log_history if "ppo/value_loss" in e]
+    assert [e["ppo/critic_warmup"] for e in history] == [1.0, 0.0, 0.0], history
+    # Whitening over both processes: the advantages of one generation batch have mean 0 and variance 1 over the
+    # valid tokens of both processes together, not on each.
+    trainer.model.train()
+    batch = trainer._generate_and_score_completions(
+        [{"prompt": row["prompt"], "numbers": row["numbers"], "target": row["target"]}
+         for row in trainer.train_dataset.select(range(8 * accelerator.process_index, 8 * accelerator.process_index + 8))]
+    )  # fmt: skip
+    mask = batch["completion_mask"].float()
+    local = torch.stack([(batch["advantages"] * mask).sum(), (batch["advantages"] ** 2 * mask).sum(), mask.sum()])
+    total, squares, count = accelerator.reduce(local.double(), reduction="sum").tolist()
+    assert abs(total / count) < 1e-4 and abs((squares - total**2 / count) / (count - 1) - 1) < 1e-3
+    local_mean, _ = masked_mean_var(batch["advantages"], mask)
+    assert abs(local_mean.item()) > 1e-3  # each process alone is not centred
+
+
 def main(output_dir: str) -> None:
     from trl_entropy.scripts.train import main as train_main
 
@@ -197,6 +235,7 @@ def main(output_dir: str) -> None:
     train_ppl_with_split_groups(output_dir + "-ppl")
     train_paec_and_check_global_quantile(output_dir + "-paec")
     train_sent_on_a_curriculum(output_dir + "-sent")
+    train_ppo_on_two_processes(output_dir + "-ppo")
     if trainer.accelerator.is_main_process:
         with open(os.path.join(output_dir, "trainer_state.json")) as f:
             history = json.load(f)["log_history"]
