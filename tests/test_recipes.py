@@ -36,6 +36,10 @@ def test_recipes_exist():
         "tiny/sent_stage2.yaml",
         "qwen2.5-math-7b/sent/config_stage1.yaml",
         "qwen2.5-math-7b/sent/config_stage2.yaml",
+        "tiny/ppo.yaml",
+        "tiny/entropy_advantage_ppo.yaml",
+        "qwen2.5-7b/ppo/config_ppo.yaml",
+        "qwen2.5-7b/entropy_advantage_ppo/config_ppo.yaml",
     } <= names
     assert {p.stem for p in ACCELERATE_CONFIGS} >= {"single_process", "ddp", "fsdp2", "zero3"}
 

@@ -20,6 +20,7 @@ import os
 from typing import Any
 
 import torch
+from accelerate.utils import DistributedType
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModelForTokenClassification
 
@@ -111,6 +112,13 @@ class PPOTrainer(EntropyGRPOTrainer):
 
     def __init__(self, model, reward_funcs=None, args=None, *more_args, critic_model=None, **kwargs):
         super().__init__(model, reward_funcs, args, *more_args, **kwargs)
+        if self.accelerator.distributed_type == DistributedType.DEEPSPEED:
+            # Accelerate drives one DeepSpeed engine per `prepare` call with an optimizer; the critic is a second
+            # model with its own optimizer outside it.
+            raise NotImplementedError(
+                "PPOTrainer does not support DeepSpeed (the critic is a second model with its own optimizer): use "
+                "FSDP2 (recipes/accelerate_configs/fsdp2.yaml) or DDP."
+            )
         if critic_model is None:
             critic_model = self.ppo["ppo_critic_model_name_or_path"] or _model_path(model, self.model)
         if isinstance(critic_model, str):

@@ -101,7 +101,7 @@ class TrainScriptArguments(ScriptArguments):
     reward_funcs: list[str] = field(
         default_factory=lambda: ["countdown"],
         metadata={
-            "help": "Reward functions: built-in names (countdown, accuracy, soft_overlong, boxed_answer, "
+            "help": "Reward functions: built-in names (countdown, accuracy, signed_accuracy, soft_overlong, boxed_answer, "
             "boxed_format) or import paths `package.module.function`."
         },
     )
@@ -218,7 +218,7 @@ def parse_args(argv: Sequence[str] | None = None):
 def resolve_reward_funcs(names: Sequence[str], max_completion_length: int | None = None) -> list[Callable]:
     """
     Reward names to callables: `countdown` (the embedded task), `accuracy` (TRL's math-verify accuracy reward, needs a
-    `solution` column), `soft_overlong` (DAPO's soft overlong punishment with a 1024-token cache, the setting of arXiv
+    `solution` column), `signed_accuracy` (the same as +1 / -1, the outcome reward of arXiv 2506.14758), `soft_overlong` (DAPO's soft overlong punishment with a 1024-token cache, the setting of arXiv
     2508.02260), `boxed_answer` / `boxed_format` (the offline math set's `\\boxed{}` correctness and format rewards),
     or an import path `package.module.function`.
     """
@@ -232,6 +232,8 @@ def resolve_reward_funcs(names: Sequence[str], max_completion_length: int | None
             funcs.append(countdown_reward)
         elif name == "accuracy":
             funcs.append(accuracy_reward)
+        elif name == "signed_accuracy":
+            funcs.append(signed_accuracy_reward)
         elif name in ("boxed_answer", "boxed_format"):  # the offline math set (`trl-entropy/offline-math`)
             from ..tasks import offline_math
 
@@ -246,9 +248,16 @@ def resolve_reward_funcs(names: Sequence[str], max_completion_length: int | None
         else:
             raise ValueError(
                 f"Unknown reward function {name!r}; expected one of ['accuracy', 'boxed_answer', 'boxed_format', "
-                "'countdown', 'soft_overlong'] or an import path `package.module.function`."
+                "'countdown', 'signed_accuracy', 'soft_overlong'] or an import path `package.module.function`."
             )
     return funcs
+
+
+def signed_accuracy_reward(completions, solution, **kwargs) -> list[float | None]:
+    """TRL's math-verify `accuracy_reward` mapped to +1 (correct) / -1 (incorrect); `None` (unverifiable) stays."""
+    from trl.rewards import accuracy_reward
+
+    return [None if r is None else 2.0 * r - 1.0 for r in accuracy_reward(completions, solution, **kwargs)]
 
 
 def load_train_dataset(script_args: TrainScriptArguments, seed: int):
