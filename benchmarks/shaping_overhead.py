@@ -13,7 +13,9 @@ Each trainer runs in its own subprocess (so that peak memory is its own), GRPO a
 shaping with `position_schedule="always"`, PPL shaping with TRL's on-policy default (weights from the loss pass), PAEC
 with the defaults of `PAECGRPOConfig` except an anchor from step 1 and a floor above it (`paec_anchor_steps=1`,
 `paec_rho_min=2`), so that the penalty and its backward act at every measured step, SENT with its token KL on a
-`SemanticEntropyCurriculum` (every arm with `--steps-per-generation 2`, so that the KL acts on every other step). Step time is TRL's own `step_time` metric (generation, scoring, forward and backward of
+`SemanticEntropyCurriculum` (every arm with `--steps-per-generation 2`, so that the KL acts on every other step), PPO
+and PPO + entropy advantage with one completion per prompt (the same completions per step as GRPO) and a critic of the
+policy's size, out of its warm-up. Step time is TRL's own `step_time` metric (generation, scoring, forward and backward of
 one optimizer step); the first `--warmup-steps` steps are dropped. Peak memory is the process's peak resident set
 size on the CPU, `torch.cuda.max_memory_allocated` on a GPU. Reported as ratios of medians (method / GRPO).
 
@@ -39,7 +41,7 @@ import sys
 import tempfile
 
 
-METHODS = ("entropy_advantage", "ppl", "position", "paec", "sent")
+METHODS = ("entropy_advantage", "ppl", "position", "paec", "sent", "ppo", "entropy_advantage_ppo")
 # Reference arms that split PAEC's cost in two: its statistics and mask without the penalty, and TRL's own entropy
 # bonus (`entropy_coef`), i.e. a gradient through TRL's entropies with no trl-entropy code at all.
 REFERENCE_ARMS = ("paec_statistics_only", "grpo_entropy_bonus")
@@ -122,12 +124,27 @@ def build_run(args, trainer_name: str, output_dir: str):
 
         dataset = SemanticEntropyCurriculum(dataset, [(37 * i) % 512 / 256 for i in range(len(dataset))])
         common["shuffle_dataset"] = False
+    extra = {}
+    if trainer_name in ("ppo", "entropy_advantage_ppo"):
+        # The same completions per step as GRPO, one per prompt; the critic is the policy's backbone with a scalar
+        # head (a second model of the same size, trained with its own optimizer).
+        from transformers import Qwen2ForTokenClassification
+
+        common["num_generations"] = 1
+        critic = Qwen2ForTokenClassification(Qwen2Config(**{**config.to_dict(), "num_labels": 1}))
+        critic.model.load_state_dict(model.model.state_dict())
+        extra["critic_model"] = critic
     if trainer_name == "paec":
         # Its most expensive setting: the anchor from the first step, and a floor above it, so that the penalty (and
         # its backward) acts at every measured step after the warm-up.
         common.update(paec_anchor_steps=1, paec_rho_min=2.0)
     return method.trainer_class(
-        model, length_reward, args=method.config_class(**common), train_dataset=dataset, processing_class=tokenizer
+        model,
+        length_reward,
+        args=method.config_class(**common),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        **extra,
     )
 
 

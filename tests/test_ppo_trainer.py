@@ -179,3 +179,21 @@ def test_resume_from_a_checkpoint_without_critic_is_refused(tokenizer, prompt_da
     (tmp_path / "checkpoint-1").mkdir()
     with pytest.raises(FileNotFoundError, match="has no `critic/` folder"):
         trainer.load_critic_checkpoint(str(tmp_path / "checkpoint-1"))
+
+
+def test_lora_critic_trains_its_adapters_and_head_and_resumes(tokenizer, prompt_dataset, tmp_path):
+    overrides = dict(ppo_critic_lora_r=4, save_strategy="steps", save_steps=2, learning_rate=1e-3)
+    trainer = make(tokenizer, prompt_dataset, tmp_path, max_steps=2, **overrides)
+    trainable = {name for name, p in trainer.critic.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in name or "score" in name for name in trainable)
+    before = parameters(trainer.critic)
+    trainer.train()
+    moved = set(changed(before, trainer.critic))
+    assert moved and moved <= trainable  # the backbone stays frozen
+    assert any("score" in name for name in moved) and any("lora_" in name for name in moved)
+    assert (tmp_path / "checkpoint-2" / "critic" / "adapter_model.safetensors").is_file()
+
+    fresh = make(tokenizer, prompt_dataset, tmp_path / "fresh", **overrides)
+    fresh.load_critic_checkpoint(str(tmp_path / "checkpoint-2"))
+    for name, p in fresh.critic.named_parameters():
+        torch.testing.assert_close(p, trainer.critic.state_dict()[name], msg=name)

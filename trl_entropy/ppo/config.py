@@ -38,6 +38,11 @@ class PPOConfig(GRPOConfig):
             Checkpoint the critic's backbone is loaded from (with a new scalar head); defaults to the policy's.
         ppo_critic_learning_rate (`float`, *optional*):
             Learning rate of the critic's AdamW (constant); defaults to `learning_rate`.
+        ppo_critic_lora_r (`int`, *optional*, defaults to `0`):
+            `> 0`: train the critic as LoRA adapters of this rank on every linear layer of its (frozen) backbone,
+            plus its full scalar head; `0`: train the whole critic.
+        ppo_critic_lora_alpha (`int`, *optional*):
+            LoRA scaling `alpha` of the critic's adapters; defaults to `2 * ppo_critic_lora_r`.
     """
 
     num_generations: int | None = field(
@@ -61,6 +66,12 @@ class PPOConfig(GRPOConfig):
     ppo_critic_learning_rate: float | None = field(
         default=None, metadata={"help": "Learning rate of the critic (default: learning_rate)."}
     )
+    ppo_critic_lora_r: int = field(
+        default=0, metadata={"help": "> 0: the critic trains LoRA adapters of this rank and its head; 0: all of it."}
+    )
+    ppo_critic_lora_alpha: int | None = field(
+        default=None, metadata={"help": "LoRA alpha of the critic's adapters (default: 2 * ppo_critic_lora_r)."}
+    )
 
     def __post_init__(self):
         check_ppo_params(self.ppo_gamma, self.ppo_lam, self.ppo_value_clip, prefix="ppo_")
@@ -70,6 +81,10 @@ class PPOConfig(GRPOConfig):
             raise ValueError(f"`ppo_critic_warmup_steps` must be an integer >= 0, got {self.ppo_critic_warmup_steps}.")
         if self.ppo_critic_learning_rate is not None and not self.ppo_critic_learning_rate > 0:
             raise ValueError(f"`ppo_critic_learning_rate` must be > 0 or None, got {self.ppo_critic_learning_rate}.")
+        if isinstance(self.ppo_critic_lora_r, bool) or self.ppo_critic_lora_r < 0:
+            raise ValueError(f"`ppo_critic_lora_r` must be an integer >= 0, got {self.ppo_critic_lora_r}.")
+        if self.ppo_critic_lora_alpha is not None and not self.ppo_critic_lora_alpha > 0:
+            raise ValueError(f"`ppo_critic_lora_alpha` must be > 0 or None, got {self.ppo_critic_lora_alpha}.")
         if self.num_generations is not None and self.num_generations < 1:
             raise ValueError(f"`num_generations` must be >= 1, got {self.num_generations}.")
         # GRPOConfig refuses fewer than 2 completions per prompt (GRPO's group baseline needs them); PPO's baseline

@@ -79,6 +79,17 @@ def load_critic(model_name_or_path: str, dtype: Any = "auto") -> torch.nn.Module
     return critic
 
 
+def lora_critic(critic: torch.nn.Module, r: int, alpha: int | None = None) -> torch.nn.Module:
+    """The critic with LoRA adapters of rank `r` on every linear layer of its backbone (frozen) and its scalar head
+    trained in full (PEFT's token-classification task keeps the head trainable)."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        task_type="TOKEN_CLS", r=r, lora_alpha=alpha or 2 * r, target_modules="all-linear", modules_to_save=["score"]
+    )
+    return get_peft_model(critic, config)
+
+
 class PPOTrainer(EntropyGRPOTrainer):
     r"""
     PPO with a learned critic ([Proximal Policy Optimization Algorithms](https://huggingface.co/papers/1707.06347)) on
@@ -124,6 +135,8 @@ class PPOTrainer(EntropyGRPOTrainer):
         if isinstance(critic_model, str):
             dtype = (self.args.model_init_kwargs or {}).get("dtype", "auto")
             critic_model = load_critic(critic_model, dtype=dtype)
+        if self.ppo["ppo_critic_lora_r"] > 0:
+            critic_model = lora_critic(critic_model, self.ppo["ppo_critic_lora_r"], self.ppo["ppo_critic_lora_alpha"])
         self.critic = self.accelerator.prepare_model(critic_model)
         learning_rate = self.ppo["ppo_critic_learning_rate"] or self.args.learning_rate
         self.critic_optimizer = torch.optim.AdamW(
@@ -297,8 +310,16 @@ class PPOTrainer(EntropyGRPOTrainer):
                 f"{checkpoint} has no `{CRITIC_DIRNAME}/` folder: it was not saved by a PPOTrainer, and resuming "
                 "would restart the critic from scratch."
             )
-        state = load_file(os.path.join(critic_dir, "model.safetensors"), device=str(self.accelerator.device))
-        self.accelerator.unwrap_model(self.critic).load_state_dict(state)
+        critic = self.accelerator.unwrap_model(self.critic)
+        adapter_path = os.path.join(critic_dir, "adapter_model.safetensors")
+        if os.path.isfile(adapter_path):  # a LoRA critic saves its adapters and head only
+            from peft import set_peft_model_state_dict
+
+            set_peft_model_state_dict(critic, load_file(adapter_path, device=str(self.accelerator.device)))
+        else:
+            critic.load_state_dict(
+                load_file(os.path.join(critic_dir, "model.safetensors"), device=str(self.accelerator.device))
+            )
         optimizer_path = os.path.join(critic_dir, CRITIC_OPTIMIZER_NAME)
         if os.path.isfile(optimizer_path):
             self.critic_optimizer.load_state_dict(
