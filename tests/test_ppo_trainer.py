@@ -197,3 +197,47 @@ def test_lora_critic_trains_its_adapters_and_head_and_resumes(tokenizer, prompt_
     fresh.load_critic_checkpoint(str(tmp_path / "checkpoint-2"))
     for name, p in fresh.critic.named_parameters():
         torch.testing.assert_close(p, trainer.critic.state_dict()[name], msg=name)
+
+
+def test_critic_shares_the_lora_policys_frozen_backbone(tokenizer, prompt_dataset, tmp_path):
+    from peft import LoraConfig
+
+    args = PPOConfig(
+        **cpu_grpo_kwargs(
+            tmp_path,
+            per_device_train_batch_size=16,
+            num_generations=1,
+            max_completion_length=12,
+            max_steps=2,
+            learning_rate=1e-3,
+        ),
+        ppo_critic_lora_r=4,
+        ppo_critic_share_backbone=True,
+    )
+    trainer = PPOTrainer(
+        model=load_tiny_policy()[0],
+        reward_funcs=countdown_reward,
+        args=args,
+        train_dataset=prompt_dataset,
+        processing_class=tokenizer,
+        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"),
+    )
+    policy_storage = {p.data_ptr() for p in trainer.model.parameters()}
+    # Every frozen weight of the critic's backbone is a policy tensor: one copy of the backbone in memory (PEFT keeps
+    # a frozen original of the critic's own head beside the trained one).
+    frozen = [p for name, p in trainer.critic.named_parameters() if not p.requires_grad and "score" not in name]
+    assert len(frozen) > 20 and all(p.data_ptr() in policy_storage for p in frozen)
+    before_policy, before_critic = parameters(trainer.model), parameters(trainer.critic)
+    trainer.train()
+    moved_policy, moved_critic = (
+        set(changed(before_policy, trainer.model)),
+        set(changed(before_critic, trainer.critic)),
+    )
+    assert moved_policy and all("lora_" in name for name in moved_policy)  # the shared base never moves
+    assert any("score" in name for name in moved_critic) and any("lora_" in name for name in moved_critic)
+    assert all("lora_" in name or "score" in name for name in moved_critic)
+
+
+def test_sharing_needs_a_frozen_policy_backbone(tokenizer, prompt_dataset, tmp_path):
+    with pytest.raises(ValueError, match="needs the policy's backbone weights frozen"):
+        make(tokenizer, prompt_dataset, tmp_path, ppo_critic_share_backbone=True)

@@ -10,7 +10,8 @@
 6. SENT's global selection equals the selection over both processes' tokens together, and SENT trains on two
    processes on a curriculum scored on both, receiving the prompts in curriculum order.
 7. PPO + entropy advantage trains on two processes: the critic (DDP) and the policy stay identical on both, the
-   critic trains, and the advantages are whitened over both processes' tokens.
+   critic trains, and the advantages are whitened over both processes' tokens; and PPO with a LoRA policy and a LoRA
+   critic sharing its frozen backbone trains on two processes too.
 """
 
 import json
@@ -186,10 +187,7 @@ def train_ppo_on_two_processes(output_dir: str) -> None:
     fresh = load_tiny_policy()[0]
     # The critic's backbone trained (it starts as the policy's), and both models are the same on both processes.
     assert not torch.equal(critic.model.embed_tokens.weight, fresh.model.embed_tokens.weight.to(accelerator.device))
-    for model in (critic, accelerator.unwrap_model(trainer.model)):
-        checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
-        gathered = accelerator.gather(checksum)
-        assert torch.allclose(gathered[0], gathered[1]), gathered
+    assert_same_on_every_process(accelerator, critic, accelerator.unwrap_model(trainer.model))
     history = [e for e in trainer.state.log_history if "ppo/value_loss" in e]
     assert [e["ppo/critic_warmup"] for e in history] == [1.0, 0.0, 0.0], history
     # Whitening over both processes: the advantages of one generation batch have mean 0 and variance 1 over the
@@ -205,6 +203,33 @@ def train_ppo_on_two_processes(output_dir: str) -> None:
     assert abs(total / count) < 1e-4 and abs((squares - total**2 / count) / (count - 1) - 1) < 1e-3
     local_mean, _ = masked_mean_var(batch["advantages"], mask)
     assert abs(local_mean.item()) > 1e-3  # each process alone is not centred
+
+
+def assert_same_on_every_process(accelerator, *models) -> None:
+    for model in models:
+        checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
+        gathered = accelerator.gather(checksum)
+        assert torch.allclose(gathered[0], gathered[1]), gathered
+
+
+def train_ppo_with_a_shared_backbone(output_dir: str) -> None:
+    from trl_entropy.scripts.train import main as train_main
+
+    trainer = train_main(
+        ["--config", "recipes/tiny/ppo.yaml", "--output_dir", output_dir, "--max_steps", "3", "--logging_steps", "1",
+         "--per_device_train_batch_size", "8", "--ppo_critic_warmup_steps", "1", "--use_peft", "true", "--lora_r", "4",
+         "--lora_alpha", "8", "--lora_target_modules", "all-linear", "--ppo_critic_lora_r", "4",
+         "--ppo_critic_share_backbone", "true", "--learning_rate", "1e-3", "--task_eval_problems", "0",
+         "--disable_tqdm", "true"]
+    )  # fmt: skip
+    accelerator = trainer.accelerator
+    critic, policy = accelerator.unwrap_model(trainer.critic), accelerator.unwrap_model(trainer.model)
+    policy_storage = {p.data_ptr() for p in policy.parameters()}
+    assert all(
+        p.data_ptr() in policy_storage for n, p in critic.named_parameters() if "layers" in n and "lora" not in n
+    )
+    assert_same_on_every_process(accelerator, critic, policy)
+    assert len([e for e in trainer.state.log_history if "ppo/value_loss" in e]) == 3
 
 
 def main(output_dir: str) -> None:
@@ -236,6 +261,7 @@ def main(output_dir: str) -> None:
     train_paec_and_check_global_quantile(output_dir + "-paec")
     train_sent_on_a_curriculum(output_dir + "-sent")
     train_ppo_on_two_processes(output_dir + "-ppo")
+    train_ppo_with_a_shared_backbone(output_dir + "-ppo-shared")
     if trainer.accelerator.is_main_process:
         with open(os.path.join(output_dir, "trainer_state.json")) as f:
             history = json.load(f)["log_history"]

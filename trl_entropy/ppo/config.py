@@ -43,6 +43,10 @@ class PPOConfig(GRPOConfig):
             plus its full scalar head; `0`: train the whole critic.
         ppo_critic_lora_alpha (`int`, *optional*):
             LoRA scaling `alpha` of the critic's adapters; defaults to `2 * ppo_critic_lora_r`.
+        ppo_critic_share_backbone (`bool`, *optional*, defaults to `False`):
+            Share the policy's frozen backbone weights with the critic (same tensors in memory): needs a LoRA policy
+            (`peft_config`) from the same checkpoint. The critic then trains its LoRA adapters
+            (`ppo_critic_lora_r > 0`) and head, or its head alone (`ppo_critic_lora_r = 0`). Not with FSDP.
     """
 
     num_generations: int | None = field(
@@ -71,6 +75,10 @@ class PPOConfig(GRPOConfig):
     )
     ppo_critic_lora_alpha: int | None = field(
         default=None, metadata={"help": "LoRA alpha of the critic's adapters (default: 2 * ppo_critic_lora_r)."}
+    )
+    ppo_critic_share_backbone: bool = field(
+        default=False,
+        metadata={"help": "Share the LoRA policy's frozen backbone weights with the critic (one copy in memory)."},
     )
 
     def __post_init__(self):

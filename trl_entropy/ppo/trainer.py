@@ -25,7 +25,7 @@ from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModelForTokenClassification
 
 from ..entropy_advantage.trainer import PAPER_2506_14758, EntropyAdvantageShaper
-from ..entropy_grpo_trainer import EntropyGRPOTrainer, _LossPass
+from ..entropy_grpo_trainer import EntropyGRPOTrainer, _LossPass, policy_modules
 from ..functional.ppo import (
     clipped_value_loss,
     gae,
@@ -77,6 +77,44 @@ def load_critic(model_name_or_path: str, dtype: Any = "auto") -> torch.nn.Module
             if critic.score.bias is not None:
                 critic.score.bias.zero_()
     return critic
+
+
+def share_backbone(critic: torch.nn.Module, policy_backbone: torch.nn.Module) -> int:
+    """
+    Make the critic's backbone use the policy's frozen backbone weights (the same tensors, so one copy in memory).
+
+    The policy must be a LoRA model (its base weights frozen, `base_layer` under each adapted layer) of the same
+    architecture and size as the critic's backbone. Returns the number of tensors shared.
+
+    Args:
+        critic (`torch.nn.Module`):
+            The critic (`AutoModelForTokenClassification`), before any LoRA of its own.
+        policy_backbone (`torch.nn.Module`):
+            The policy's backbone (the module its LM head reads), with the policy's LoRA layers in it.
+    """
+    policy = {}
+    for name, parameter in policy_backbone.named_parameters():
+        if "lora_" in name or ".modules_to_save." in name or ".original_module." in name:
+            continue
+        policy[name.replace(".base_layer.", ".")] = parameter
+    backbone = critic.base_model
+    shared = 0
+    for name, parameter in list(backbone.named_parameters()):
+        source = policy.get(name)
+        if source is None or source.shape != parameter.shape:
+            raise ValueError(
+                f"`ppo_critic_share_backbone`: the policy's backbone has no weight {name!r} of shape "
+                f"{tuple(parameter.shape)}: the critic must come from the policy's checkpoint."
+            )
+        if source.requires_grad:
+            raise ValueError(
+                f"`ppo_critic_share_backbone` needs the policy's backbone weights frozen (a LoRA policy, "
+                f"`peft_config=`), but {name!r} is trained."
+            )
+        module_name, _, leaf = name.rpartition(".")
+        setattr(backbone.get_submodule(module_name) if module_name else backbone, leaf, source)
+        shared += 1
+    return shared
 
 
 def lora_critic(critic: torch.nn.Module, r: int, alpha: int | None = None) -> torch.nn.Module:
@@ -135,6 +173,8 @@ class PPOTrainer(EntropyGRPOTrainer):
         if isinstance(critic_model, str):
             dtype = (self.args.model_init_kwargs or {}).get("dtype", "auto")
             critic_model = load_critic(critic_model, dtype=dtype)
+        if self.ppo["ppo_critic_share_backbone"]:
+            share_backbone(critic_model, policy_modules(self.model)[1])
         if self.ppo["ppo_critic_lora_r"] > 0:
             critic_model = lora_critic(critic_model, self.ppo["ppo_critic_lora_r"], self.ppo["ppo_critic_lora_alpha"])
         self.critic = self.accelerator.prepare_model(critic_model)
