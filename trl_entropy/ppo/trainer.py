@@ -174,6 +174,11 @@ class PPOTrainer(EntropyGRPOTrainer):
             dtype = (self.args.model_init_kwargs or {}).get("dtype", "auto")
             critic_model = load_critic(critic_model, dtype=dtype)
         if self.ppo["ppo_critic_share_backbone"]:
+            if self.accelerator.distributed_type == DistributedType.FSDP:
+                raise ValueError(
+                    "`ppo_critic_share_backbone` cannot be used with FSDP, which shards the policy and the critic "
+                    "separately: use DDP, or a critic of its own."
+                )
             share_backbone(critic_model, policy_modules(self.model)[1])
         if self.ppo["ppo_critic_lora_r"] > 0:
             critic_model = lora_critic(critic_model, self.ppo["ppo_critic_lora_r"], self.ppo["ppo_critic_lora_alpha"])
