@@ -15,6 +15,7 @@ TRL's loss code is never copied, so every `loss_type`, importance-sampling level
 KL term and metric of TRL keeps working, and TRL's fused LM head stays on (no `(B, T, V)` logits are materialised).
 """
 
+import contextlib
 import inspect
 import json
 import math
@@ -249,9 +250,7 @@ class EntropyGRPOTrainer(GRPOTrainer):
     def _compute_loss(self, model, inputs):
         # A shallow copy: TRL reuses the buffered batch across iterations and accumulation steps, and shaped
         # advantages written into the copy must not reach the next pass.
-        loss_pass = _LossPass(inputs=dict(inputs))
-        self._loss_pass = loss_pass
-        try:
+        with self._open_loss_pass(inputs) as loss_pass:
             loss = super()._compute_loss(model, loss_pass.inputs)
             if not loss_pass.forward_seen:
                 raise RuntimeError(
@@ -263,10 +262,19 @@ class EntropyGRPOTrainer(GRPOTrainer):
                 if self.model.training:
                     extra = extra / self.current_gradient_accumulation_steps
                 loss = loss + extra
+        return loss
+
+    @contextlib.contextmanager
+    def _open_loss_pass(self, inputs: dict[str, Any]):
+        """The state of one loss pass (on a shallow copy of `inputs`), open for `log_metric` while the block runs;
+        its metrics are reduced across processes and logged when the block completes."""
+        loss_pass = _LossPass(inputs=dict(inputs))
+        self._loss_pass = loss_pass
+        try:
+            yield loss_pass
             self._flush_method_metrics(loss_pass)
         finally:
             self._loss_pass = None
-        return loss
 
     def _get_per_token_logps_and_entropies(self, model, *args, **kwargs):
         loss_pass = self._loss_pass
@@ -299,10 +307,7 @@ class EntropyGRPOTrainer(GRPOTrainer):
                 # Hidden state i predicts token i + 1: the completion's T tokens are predicted from T positions
                 # ending one before the last.
                 loss_pass.hidden_states = torch.cat([h[:, -num_positions - 1 : -1] for h in captured], dim=0)
-            mask = inputs["completion_mask"]
-            if "tool_mask" in inputs:  # same effective mask as TRL's loss
-                mask = mask * inputs["tool_mask"]
-            mask = mask.to(per_token_logps.dtype)
+            mask = loss_mask(inputs).to(per_token_logps.dtype)
             loss_pass.per_token_logps, loss_pass.entropies, loss_pass.mask = per_token_logps, entropies, mask
             self._feed_token_entropy_recorders(loss_pass)  # before shaping: records TRL's advantages
             advantages = inputs["advantages"]
@@ -469,6 +474,15 @@ class EntropyGRPOTrainer(GRPOTrainer):
         if os.path.isdir(checkpoint_dir):
             model_name = self.args.hub_model_id.split("/")[-1] if self.args.hub_model_id else None
             write_model_card(self, model_name=model_name, output_dir=checkpoint_dir)
+
+
+def loss_mask(batch: dict[str, Any]) -> torch.Tensor:
+    """The mask of the completion tokens TRL's loss counts: the completion mask times the tool mask, when there is
+    one (tool outputs inside a completion are not the policy's tokens)."""
+    mask = batch["completion_mask"]
+    if "tool_mask" in batch:
+        mask = mask * batch["tool_mask"]
+    return mask.float()
 
 
 def policy_modules(model) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:

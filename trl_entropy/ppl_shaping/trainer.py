@@ -5,7 +5,7 @@ from typing import Any
 
 import torch
 
-from ..entropy_grpo_trainer import EntropyGRPOTrainer
+from ..entropy_grpo_trainer import EntropyGRPOTrainer, loss_mask
 from ..functional.ppl_shaping import (
     check_ppl_advantage_params,
     completion_log_perplexity,
@@ -78,7 +78,7 @@ class PPLShaper(AdvantageShaper):
         )
 
     def on_generation(self, trainer, batch: dict[str, Any], mode: str) -> None:
-        mask = batch["completion_mask"] * batch.get("tool_mask", 1)
+        mask = loss_mask(batch)
         logps = batch.get("sampling_per_token_logps")
         if logps is None:
             logps = batch.get("old_per_token_logps")

@@ -25,7 +25,7 @@ from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModelForTokenClassification
 
 from ..entropy_advantage.trainer import PAPER_2506_14758, EntropyAdvantageShaper
-from ..entropy_grpo_trainer import EntropyGRPOTrainer, _LossPass, policy_modules
+from ..entropy_grpo_trainer import EntropyGRPOTrainer, loss_mask, policy_modules
 from ..functional.ppo import (
     clipped_value_loss,
     gae,
@@ -210,9 +210,7 @@ class PPOTrainer(EntropyGRPOTrainer):
     def _generate_and_score_completions(self, inputs):
         batch = super()._generate_and_score_completions(inputs)
         mode = "train" if self.model.training else "eval"
-        mask = batch["completion_mask"].float()
-        if "tool_mask" in batch:
-            mask = mask * batch["tool_mask"]
+        mask = loss_mask(batch)
         rewards = self._local_rewards(mask.size(0))
         values = self._critic_values(batch) * mask
         advantages, returns = gae(
@@ -294,17 +292,8 @@ class PPOTrainer(EntropyGRPOTrainer):
         if not self.in_critic_warmup():
             return super()._compute_loss(model, inputs)
         # Critic warm-up: the value loss alone, so the policy gets no gradient (and AdamW leaves it unchanged).
-        loss_pass = _LossPass(inputs=dict(inputs))
-        self._loss_pass = loss_pass
-        try:
-            mask = inputs["completion_mask"].float()
-            if "tool_mask" in inputs:
-                mask = mask * inputs["tool_mask"]
-            loss = self._value_loss(inputs, mask) / self.current_gradient_accumulation_steps
-            self._flush_method_metrics(loss_pass)
-        finally:
-            self._loss_pass = None
-        return loss
+        with self._open_loss_pass(inputs):
+            return self._value_loss(inputs, loss_mask(inputs)) / self.current_gradient_accumulation_steps
 
     def training_step(self, model, inputs, num_items_in_batch):
         loss = super().training_step(model, inputs, num_items_in_batch)
