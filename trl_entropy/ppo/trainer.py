@@ -310,10 +310,9 @@ class PPOTrainer(EntropyGRPOTrainer):
     # Saving and resuming
     # ------------------------------------------------------------------------------------------------------------
 
-    def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
-        # Called for the final model and, by `_save_checkpoint`, for every checkpoint: the critic goes alongside.
-        super().save_model(output_dir, _internal_call)
-        output_dir = output_dir or self.args.output_dir
+    def _save_extra_weights(self, output_dir: str) -> None:
+        # Called by `save_model` for the final model and, through `_save_checkpoint`, for every checkpoint, before
+        # the card is written: the critic goes alongside the policy.
         if self.accelerator.is_main_process:
             critic_dir = os.path.join(output_dir, CRITIC_DIRNAME)
             self.accelerator.unwrap_model(self.critic).save_pretrained(critic_dir, safe_serialization=True)

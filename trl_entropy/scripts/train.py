@@ -413,21 +413,30 @@ def main(argv: Sequence[str] | None = None):
     trainer.save_state()
     if trainer.accelerator.is_main_process:
         if before is not None and after is not None:
+            from ..fingerprint import weights_fingerprint
+
             task_eval = {
                 "num_problems": after["num_problems"],
                 "samples_per_problem": script_args.task_eval_samples,
+                "temperature": after["temperature"],
                 "pass_at_1_before": before["pass_at_1"],
                 "pass_at_1_after": after["pass_at_1"],
                 "greedy_accuracy_before": before["greedy_accuracy"],
                 "greedy_accuracy_after": after["greedy_accuracy"],
+                # "after" was measured on the weights just saved: the card shows it only next to these weights.
+                "weights_fingerprint": weights_fingerprint(training_args.output_dir),
             }
             with open(os.path.join(training_args.output_dir, TASK_EVAL_FILENAME), "w") as f:
                 json.dump(task_eval, f, indent=2)
-            print(f"held-out pass@1 (temperature 1.0): {before['pass_at_1']:.3f} -> {after['pass_at_1']:.3f}")
+            print(
+                f"held-out pass@1 ({after['num_problems']} problems x {script_args.task_eval_samples} samples, "
+                f"temperature {after['temperature']:g}): {before['pass_at_1']:.3f} -> {after['pass_at_1']:.3f}"
+            )
         if recorder is not None and os.path.isfile(recorder.resolved_path):
             from ..token_entropy import write_token_entropy_html
 
             write_token_entropy_html(recorder.resolved_path, os.path.splitext(recorder.resolved_path)[0] + ".html")
+        # `save_model` wrote a card already; this one also shows `task_eval.json`, written after it.
         trainer.create_model_card(dataset_name=script_args.dataset_name)
         print(f"model, trainer_state.json, training curves and model card written to {training_args.output_dir}")
     return trainer
