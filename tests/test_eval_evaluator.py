@@ -15,7 +15,7 @@ from trl_entropy.eval import evaluator
 from trl_entropy.eval.benchmarks import load_benchmark
 from trl_entropy.eval.callback import EvaluationCallback
 from trl_entropy.eval.evaluator import evaluate, sample_and_grade
-from trl_entropy.tasks import countdown_reward, load_tiny_policy
+from trl_entropy.tasks import TINY_POLICY_PATH, countdown_reward, load_tiny_policy
 from trl_entropy.tasks.countdown import score_completion
 
 
@@ -158,9 +158,9 @@ def test_vllm_backend_wiring(tmp_path, monkeypatch):
             return [types.SimpleNamespace(outputs=[sample] * params.kwargs["n"]) for _ in prompts]
 
     monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=FakeLLM, SamplingParams=FakeSamplingParams))
-    summary = evaluate("some/model", "countdown", str(tmp_path), backend="vllm", limit=6, num_samples=3,
+    summary = evaluate(TINY_POLICY_PATH, "countdown", str(tmp_path), backend="vllm", limit=6, num_samples=3,
                        batch_size=9, seed=5, show_progress=False)  # fmt: skip
-    assert created["llm"] == {"model": "some/model", "dtype": "auto", "seed": 5}
+    assert created["llm"] == {"model": TINY_POLICY_PATH, "dtype": "auto", "seed": 5}
     assert len(created["params"]) == 2  # 6 problems, 3 per chunk
     assert created["params"][0] == {"n": 3, "temperature": 0.6, "top_p": 0.95, "max_tokens": 12,
                                     "seed": evaluator.chunk_seed(5, 0)}  # fmt: skip
@@ -196,6 +196,8 @@ def test_callback_logs_during_training(tmp_path, tokenizer, prompt_dataset, plai
         assert entry["eval/countdown/acc@2"] == entry["eval/countdown/pass@1"]
     history = [json.loads(line) for line in (tmp_path / "eval_history.jsonl").read_text().splitlines()]
     assert [h["step"] for h in history] == [0, 1, 2] and history[0]["num_problems"] == 8
+    # Weights in the middle of training: no fingerprint, and nothing where the evaluations of saved weights go.
+    assert all(h["weights_fingerprint"] is None for h in history) and not (tmp_path / "eval").exists()
     # The same seed at every evaluation: an unchanged policy gives the same figures.
     assert callback.evaluate()["metrics"] == callback.evaluate()["metrics"]
 

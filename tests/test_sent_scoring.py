@@ -49,6 +49,19 @@ def score(dataset, tmp_path, model=TINY, **kwargs):
     return score_semantic_entropy(dataset, model, **kwargs)
 
 
+def test_generation_limit_is_checked_before_scoring(tmp_path, countdown16, generated):
+    from trl_entropy.eval.limits import GenerationLimitError
+
+    # The tiny policy has 64 positions; the longest of these prompts is 12 tokens.
+    for model in (TINY, load_tiny_policy()):
+        kwargs = {"model": model} if isinstance(model, str) else {"model": model[0], "tokenizer": model[1]}
+        with pytest.raises(
+            GenerationLimitError, match=r"plus --max-new-tokens 2048 needs \d+ positions, but the model has 64"
+        ):
+            score(countdown16, tmp_path, max_new_tokens=2048, **kwargs)
+    assert generated == [] and not (tmp_path / "cache").exists()
+
+
 def test_tiny_policy_scores_match_the_stored_answers(tmp_path, countdown16, generated):
     result = score(countdown16, tmp_path, num_samples=8, batch_size=64)
     assert generated == [8, 8]  # 64 sequences per call: 8 prompts of 8 samples
@@ -109,7 +122,7 @@ def test_cache_key_follows_model_dataset_and_settings(tmp_path, countdown16, tin
         score(small, tmp_path, **loaded, max_new_tokens=8),
         score(small, tmp_path, **loaded, batch_size=8),
         score(small, tmp_path, **loaded, no_answer="singleton"),
-        score(small, tmp_path, **loaded, task=lambda completion, row: completion.strip() or None),
+        score(small, tmp_path, **loaded, task=lambda completion, row: completion.strip() or None, max_new_tokens=12),
         score(countdown16.select(range(1, 5)), tmp_path, **loaded),
         score(small, tmp_path, model=tiny_model, tokenizer=tokenizer),
         score(small, tmp_path),
@@ -238,14 +251,17 @@ def test_math_task(tmp_path, tiny_model, tokenizer, monkeypatch):
             "What is 2+2?": ["\\boxed{4}", "The final answer is $4$.", "\\boxed{4}", "\\boxed{4.0}"],
         },
     )
-    result = score(dataset, tmp_path, model=tiny_model, tokenizer=tokenizer)
+    # The default cap for math (2048) does not fit in the tiny model's 64 positions.
+    with pytest.raises(ValueError, match=r"--max-new-tokens 2048 needs \d+ positions, but the model has 64"):
+        score(dataset, tmp_path, model=tiny_model, tokenizer=tokenizer)
+    result = score(dataset, tmp_path, model=tiny_model, tokenizer=tokenizer, max_new_tokens=32)
     first, second = result.records
     assert first["answers"] == ["0.5", "\\frac{1}{2}", "3", None]
     assert first["cluster_sizes"] == [2, 1, 1] and first["num_no_answer"] == 1
     assert result.scores[0] == pytest.approx(-(0.5 * math.log(0.5) + 2 * 0.25 * math.log(0.25)))
     assert second["cluster_sizes"] == [4] and result.scores[1] == 0.0
-    assert result.settings["task"] == "math" and result.settings["max_new_tokens"] == 2048
-    ignored = score(dataset, tmp_path, model=tiny_model, tokenizer=tokenizer, no_answer="ignore")
+    assert result.settings["task"] == "math" and result.settings["max_new_tokens"] == 32
+    ignored = score(dataset, tmp_path, model=tiny_model, tokenizer=tokenizer, no_answer="ignore", max_new_tokens=32)
     assert ignored.scores[0] == pytest.approx(-(2 / 3 * math.log(2 / 3) + 1 / 3 * math.log(1 / 3)))
 
 
@@ -260,7 +276,7 @@ def test_custom_task_and_equivalence(tmp_path, tiny_model, tokenizer, monkeypatc
             return None
         return int(number) / (100 if unit == "cm" else 1)
 
-    result = score(dataset, tmp_path, model=tiny_model, tokenizer=tokenizer, task=extract,
+    result = score(dataset, tmp_path, model=tiny_model, tokenizer=tokenizer, task=extract, max_new_tokens=32,
                    equivalent=lambda a, b: abs(a - b) < 1e-9, no_answer="singleton")  # fmt: skip
     assert result.records[0]["answers"] == [1.0, 1.0, 2.0, None]
     assert result.records[0]["cluster_sizes"] == [2, 1, 1]
@@ -270,7 +286,7 @@ def test_custom_task_and_equivalence(tmp_path, tiny_model, tokenizer, monkeypatc
         return {completion}
 
     with pytest.raises(TypeError, match="JSON-serialisable"):
-        score(dataset, tmp_path, model=tiny_model, tokenizer=tokenizer, task=not_json)
+        score(dataset, tmp_path, model=tiny_model, tokenizer=tokenizer, task=not_json, max_new_tokens=32)
 
 
 def test_vllm_backend(tmp_path, monkeypatch):

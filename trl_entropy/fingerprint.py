@@ -20,6 +20,8 @@ WEIGHT_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 # Files that end in a weight suffix but are no weights of the model.
 NOT_WEIGHT_FILES = ("training_args.bin", "optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state.pth")
 FINGERPRINT_PREFIX = "sha256:"
+# Prefix of [`tensors_fingerprint`]: weights of a loaded model, hashed in memory.
+TENSORS_FINGERPRINT_PREFIX = "sha256-tensors:"
 _CHUNK_BYTES = 8 << 20
 # Per-process memo: (absolute path, size, mtime_ns) -> digest of that file.
 _FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
@@ -77,11 +79,31 @@ def weights_fingerprint(model_dir: str | os.PathLike) -> str | None:
     return FINGERPRINT_PREFIX + digest.hexdigest()
 
 
+def tensors_fingerprint(model: Any) -> str:
+    """
+    `"sha256-tensors:<hex>"` over the names, dtypes, shapes and full contents of a loaded model's state dict: the
+    fingerprint of weights that live only in memory (a model being trained, for example).
+
+    It is never equal to a [`weights_fingerprint`] (another prefix, another hash), even for the same weights once
+    saved: an evaluation of an in-memory model is never taken for one of a checkpoint directory. Tensors on the meta
+    device (offloaded) count by name, dtype and shape only.
+    """
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}\n".encode())
+        if tensor.device.type != "meta":
+            flat = tensor.detach().reshape(-1).contiguous().cpu()
+            digest.update(flat.view(torch.uint8).numpy().tobytes())
+    return TENSORS_FINGERPRINT_PREFIX + digest.hexdigest()
+
+
 def short_fingerprint(fingerprint: str | None) -> str:
     """The first 12 hex digits of a fingerprint, for messages and cards (`"none"` when there is none)."""
     if not fingerprint:
         return "none"
-    return fingerprint.removeprefix(FINGERPRINT_PREFIX)[:12]
+    return fingerprint.split(":", 1)[-1][:12]
 
 
 def fingerprint_matches(record: dict[str, Any], fingerprint: str | None) -> bool:

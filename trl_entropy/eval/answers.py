@@ -19,8 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..tasks.countdown import _clean_completion, parse_expression, score_completion
-
 
 # Commands whose braced argument is a final answer. `\fbox` is what some models write instead of `\boxed`.
 _BOXED_COMMANDS = ("\\boxed", "\\fbox")
@@ -298,6 +296,9 @@ class CountdownGrader:
             [`GradedSample`]: The cleaned expression and its value (both `None` unless it is valid for these numbers)
             and its correctness.
         """
+        # The task module imports torch: loaded on first use, so that importing the evaluator stays light.
+        from ..tasks.countdown import score_completion
+
         answer, key = self.extract(completion, numbers)
         correct = score_completion(completion, numbers, target) == 1.0
         return GradedSample(answer=answer, key=key, correct=correct)
@@ -316,6 +317,8 @@ class CountdownGrader:
             `tuple[str | None, int | None]`: The cleaned expression and its value, `(None, None)` unless it is a valid
             expression over exactly these numbers.
         """
+        from ..tasks.countdown import _clean_completion, parse_expression
+
         if not isinstance(completion, str):
             return None, None
         expression = _clean_completion(completion)

@@ -36,7 +36,8 @@ class EvaluationCallback(TrainerCallback):
     figures join the trainer's metrics of that step, and the step is logged right away. The processes share the
     problems; the policy is unwrapped with TRL's `unwrap_model_for_generation` (so ZeRO-3 parameters are gathered),
     and the global random state is left untouched. Each evaluation is also appended to `eval_history.jsonl` in the
-    output directory (main process).
+    output directory (main process), with `"weights_fingerprint": null` and the step: nothing is written under
+    `<output_dir>/eval/`, where `trl-entropy eval` and the model card keep the evaluations of saved weights.
 
     Usage:
     ```python
@@ -153,6 +154,9 @@ class EvaluationCallback(TrainerCallback):
         records.sort(key=lambda record: order[record["id"]])
         settings = {
             "model": "training policy",
+            # Weights in the middle of training, never saved as such: no fingerprint, so that no card or resumed
+            # evaluation can take these figures for those of a checkpoint.
+            "weights_fingerprint": None,
             "temperature": self.temperature,
             "top_p": self.top_p,
             "max_new_tokens": self.max_new_tokens,

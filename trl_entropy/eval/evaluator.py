@@ -14,16 +14,20 @@ import datetime
 import glob
 import json
 import os
+import re
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import torch
-
+# torch, transformers and vLLM are imported where they are used: `trl-entropy eval --help` and the input checks run
+# without them.
+from ..fingerprint import short_fingerprint, tensors_fingerprint, weights_fingerprint
 from ..tasks.names import TINY_POLICY_NAME, TINY_POLICY_PATH
 from .answers import cluster_answers, math_verify_version
 from .benchmarks import BENCHMARKS, Benchmark, load_benchmark
+from .limits import GenerationLimitError, check_generation_fits, prompt_token_lengths
 from .metrics import default_ks, summarize
 
 
@@ -56,9 +60,17 @@ _SAMPLING_SETTINGS = (
 )
 
 
+class EvaluationInputError(ValueError):
+    """An input of [`evaluate`] is invalid: raised before any file is written or any model is loaded."""
+
+
+class StaleEvaluationWarning(UserWarning):
+    """An output directory held an evaluation of other weights: its samples were discarded."""
+
+
 def _check(name: str, value: Any, valid: bool, valid_range: str) -> None:
     if not valid:
-        raise ValueError(f"`{name}` must be {valid_range}, got {value!r}.")
+        raise EvaluationInputError(f"`{name}` must be {valid_range}, got {value!r}.")
 
 
 def check_sampling_settings(
@@ -68,7 +80,7 @@ def check_sampling_settings(
     _check("num_samples", num_samples, isinstance(num_samples, int) and num_samples >= 1, "an integer >= 1")
     _check("temperature", temperature, temperature >= 0, ">= 0 (0 = greedy)")
     if temperature == 0 and num_samples > 1:
-        raise ValueError(
+        raise EvaluationInputError(
             f"`temperature` 0 is greedy decoding: its {num_samples} samples would be identical; use `num_samples=1` "
             "or a positive temperature."
         )
@@ -90,7 +102,6 @@ def chunk_seed(seed: int, chunk_index: int) -> int:
     return (seed * 1_000_003 + chunk_index) % (2**63 - 1)
 
 
-@torch.no_grad()
 def generate_hf(
     model,
     tokenizer,
@@ -111,6 +122,8 @@ def generate_hf(
         `list[list[dict]]`: Per prompt, per sample: `text` (special tokens removed), `num_tokens` (up to and
         including EOS) and `truncated` (no EOS within `max_new_tokens`).
     """
+    import torch
+
     # Left padding keeps every prompt flush against its completion, which batched decoder-only generation needs.
     tokenizer.padding_side = "left"
     pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -122,7 +135,7 @@ def generate_hf(
     eos_ids = model.generation_config.eos_token_id
     eos_ids = {eos_ids} if isinstance(eos_ids, int) else set(eos_ids or [tokenizer.eos_token_id])
     devices = [model.device.index or 0] if model.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    with torch.random.fork_rng(devices=devices), torch.no_grad():
         torch.manual_seed(seed)
         output = model.generate(
             **inputs,
@@ -166,13 +179,26 @@ def hf_sampler(
     return generate
 
 
+def _adds_special_tokens(benchmark: Benchmark, tokenizer) -> bool:
+    # A chat template writes its own special tokens, and the tiny countdown policy is trained on bare prompts: only a
+    # plain-text math prompt gets the tokenizer's (e.g. BOS).
+    return benchmark.kind == "math" and not getattr(tokenizer, "chat_template", None)
+
+
+def _check_benchmark_fits(benchmark: Benchmark, tokenizer, max_new_tokens: int, model_config: Any) -> None:
+    # The longest prompt as generation tokenizes it, plus `max_new_tokens`, within the model's positions.
+    if tokenizer is None:
+        return
+    prompts = [benchmark.build_prompt(problem, tokenizer) for problem in benchmark.problems]
+    lengths = prompt_token_lengths(tokenizer, prompts, _adds_special_tokens(benchmark, tokenizer))
+    check_generation_fits(lengths, max_new_tokens, model_config, what="--max-new-tokens")
+
+
 def hf_generator(
     model, tokenizer, benchmark: Benchmark, num_samples: int, temperature: float, top_p: float, max_new_tokens: int
 ) -> Callable[[Sequence[str], int], list[list[dict[str, Any]]]]:
     """`generate(prompts, seed)` for [`sample_and_grade`], sampling with [`generate_hf`]."""
-    # A chat template writes its own special tokens, and the tiny countdown policy is trained on bare prompts: only a
-    # plain-text math prompt gets the tokenizer's (e.g. BOS).
-    add_special_tokens = benchmark.kind == "math" and not getattr(tokenizer, "chat_template", None)
+    add_special_tokens = _adds_special_tokens(benchmark, tokenizer)
     return hf_sampler(model, tokenizer, num_samples, temperature, top_p, max_new_tokens, add_special_tokens)
 
 
@@ -283,6 +309,8 @@ def summarize_records(
     return {
         "benchmark": benchmark.name,
         "model": settings["model"],
+        # What the figures are of: a checkpoint card shows only the summaries whose fingerprint is its own.
+        "weights_fingerprint": settings.get("weights_fingerprint"),
         "num_problems": int(figures["num_problems"]),
         "num_samples": int(figures["num_samples"]),
         "metrics": metrics,
@@ -305,6 +333,10 @@ def summarize_records(
 
 
 def _process_info() -> tuple[int, int]:
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and "torch" not in sys.modules:
+        return 0, 1  # one process, and torch not even imported: no process group
+    import torch
+
     if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
         if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
             return 0, 1
@@ -321,6 +353,8 @@ def _process_info() -> tuple[int, int]:
 def _gather(objects: list, world_size: int) -> list:
     if world_size == 1:
         return objects
+    import torch
+
     gathered = [None] * world_size
     torch.distributed.all_gather_object(gathered, objects)
     return [item for part in gathered for item in part]
@@ -328,6 +362,8 @@ def _gather(objects: list, world_size: int) -> list:
 
 def _barrier(world_size: int) -> None:
     if world_size > 1:
+        import torch
+
         torch.distributed.barrier()
 
 
@@ -523,18 +559,117 @@ def _finish_parts(output_dir: str, records: Sequence[dict[str, Any]], filename: 
         os.remove(path)
 
 
-def _check_settings(output_dir: str, settings: dict[str, Any], overwrite: bool) -> None:
+# Files of an evaluation directory that a fresh start removes (`samples*.jsonl` covers the part files).
+_EVALUATION_FILES = ("samples*.jsonl", SUMMARY_FILENAME, SUMMARY_TABLE_FILENAME)
+
+
+def _check_settings(output_dir: str, settings: dict[str, Any], overwrite: bool) -> str | None:
+    """
+    Whether the evaluation saved in `output_dir` can be resumed with `settings` (reads only).
+
+    Resuming needs the same weights: when `settings["weights_fingerprint"]` is not `None` (a local checkpoint or a
+    loaded model) the saved one must equal it. Returns why the saved evaluation must be discarded instead (other
+    weights, or an older format without a fingerprint), or `None` to resume. Raises when the weights are the same but
+    other sampling settings were used. With no fingerprint (a Hub id) only the settings are compared.
+    """
+    if overwrite:
+        return None
     path = os.path.join(output_dir, SETTINGS_FILENAME)
-    if os.path.isfile(path) and not overwrite:
-        with open(path) as f:
-            saved = json.load(f)
-        changed = [name for name in _SAMPLING_SETTINGS if saved.get(name) != settings.get(name)]
-        if changed:
-            details = ", ".join(f"{name}: {saved.get(name)!r} -> {settings.get(name)!r}" for name in changed)
-            raise ValueError(
-                f"{output_dir} holds an evaluation with other settings ({details}); it cannot be resumed with these. "
-                "Choose another output directory, or pass `overwrite=True` (`--overwrite`) to start afresh."
+    fingerprint = settings.get("weights_fingerprint")
+    if not os.path.isfile(path):
+        leftovers = glob.glob(os.path.join(output_dir, "samples*.jsonl"))
+        if leftovers and fingerprint is not None:
+            return (
+                f"{output_dir} holds samples without a settings.json, so not tied to any weights (these are "
+                f"{short_fingerprint(fingerprint)})"
             )
+        return None
+    with open(path) as f:
+        saved = json.load(f)
+    saved_fingerprint = saved.get("weights_fingerprint")
+    if saved_fingerprint != fingerprint:
+        if "weights_fingerprint" not in saved:
+            why = "an evaluation from an older format, without a weights fingerprint"
+        else:
+            why = "an evaluation of other weights"
+        return (
+            f"{output_dir} holds {why} (weights {short_fingerprint(saved_fingerprint)}; these are "
+            f"{short_fingerprint(fingerprint)})"
+        )
+    changed = [name for name in _SAMPLING_SETTINGS if saved.get(name) != settings.get(name)]
+    if changed:
+        details = ", ".join(f"{name}: {saved.get(name)!r} -> {settings.get(name)!r}" for name in changed)
+        raise EvaluationInputError(
+            f"{output_dir} holds an evaluation with other settings ({details}); it cannot be resumed with these. "
+            "Choose another output directory, or pass `overwrite=True` (`--overwrite`) to start afresh."
+        )
+    return None
+
+
+# A Hub model id: `name` or `org/name`, letters, digits, `-`, `_`, `.` (not leading).
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
+
+
+def _looks_local(name: str) -> bool:
+    if name.startswith((".", "~", "/")) or "\\" in name or name.endswith("/"):
+        return True
+    if not _HUB_ID.fullmatch(name):
+        return True
+    # `outputs/run-a` next to an `outputs/` folder is a mistyped local path, not the Hub repository of an `outputs`.
+    return "/" in name and os.path.isdir(name.split("/")[0])
+
+
+def model_config(model_path: str, revision: str | None = None) -> dict[str, Any] | None:
+    """
+    The `config.json` of a checkpoint directory or Hub model (fetched alone, as loading the model would fetch it),
+    or `None` for a directory without one (a PEFT adapter).
+
+    Raises:
+        [`EvaluationInputError`]: when a Hub model's config cannot be fetched (no such repository, or no network
+        and not in the cache).
+    """
+    if os.path.isdir(model_path):
+        path = os.path.join(model_path, "config.json")
+        if not os.path.isfile(path):
+            return None
+    else:
+        from huggingface_hub import hf_hub_download
+
+        try:
+            path = hf_hub_download(model_path, "config.json", revision=revision)
+        except Exception as error:
+            raise EvaluationInputError(
+                f"Cannot load the model {model_path!r}: it is no local directory, and its config.json cannot be "
+                f"fetched from the Hub ({type(error).__name__}). Without network access, pass a checkpoint directory."
+            ) from error
+    with open(path) as f:
+        return json.load(f)
+
+
+def check_model_path(model: str) -> str:
+    """
+    Resolve a model name ([`resolve_model_name`]) and check that it can be loaded, without loading anything.
+
+    Returns:
+        `str`: The local checkpoint directory or the Hub id.
+
+    Raises:
+        [`EvaluationInputError`]: for a directory without `config.json` (or `adapter_config.json`), a file, or a
+        name that looks like a local path (starts with `.`, `~` or `/`, has several `/`, or its first component is
+        a local folder) and does not exist.
+    """
+    path = resolve_model_name(model)
+    if os.path.isdir(path):
+        if not any(os.path.isfile(os.path.join(path, name)) for name in ("config.json", "adapter_config.json")):
+            raise EvaluationInputError(f"{model} is a directory but not a model checkpoint: it has no config.json.")
+        return path
+    if os.path.exists(path):
+        raise EvaluationInputError(f"{model} is a file, not a checkpoint directory or a Hub model id.")
+    if _looks_local(path):
+        raise EvaluationInputError(
+            f"{model} does not exist: no such checkpoint directory (a Hub model id has the form `org/name`)."
+        )
+    return path
 
 
 def resolve_model_name(model: str) -> str:
@@ -559,6 +694,7 @@ def default_output_dir(model: str, benchmark: str) -> str:
 
 
 def _load_hf(model_path: str, dtype: str, revision: str | None = None):
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -637,27 +773,44 @@ def evaluate(
         `truncated_share`, `wall_time_s`, `date`.
     """
     start = time.perf_counter()
+    # Every input is checked before anything is written: a failing call leaves no file behind.
+    if isinstance(model, str):
+        model_name = model
+        model_path = check_model_path(model)
+    else:
+        if tokenizer is None:
+            raise EvaluationInputError("`tokenizer` is required when `model` is a loaded model.")
+        if backend != "hf":
+            raise EvaluationInputError(f"`backend` {backend!r} needs a model path, not a loaded model.")
+        model_name = getattr(model, "name_or_path", None) or type(model).__name__
+        model_path = None
     if isinstance(benchmark, str):
         benchmark = load_benchmark(benchmark, path=benchmark_path, split=split, limit=limit)
     if max_new_tokens is None:
         max_new_tokens = DEFAULT_MAX_NEW_TOKENS[benchmark.kind]
     check_sampling_settings(num_samples, temperature, top_p, max_new_tokens, batch_size, backend)
-    if isinstance(model, str):
-        model_name = model
-        model_path = resolve_model_name(model)
-    else:
+    # The generation limit, from the config and the tokenizer (a PEFT adapter directory is checked once loaded).
+    config = model.config if model_path is None else model_config(model_path)
+    if config is not None:
         if tokenizer is None:
-            raise ValueError("`tokenizer` is required when `model` is a loaded model.")
-        if backend != "hf":
-            raise ValueError(f"`backend` {backend!r} needs a model path, not a loaded model.")
-        model_name = getattr(model, "name_or_path", None) or type(model).__name__
-        model_path = None
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(model_path)
+        _check_benchmark_fits(benchmark, tokenizer, max_new_tokens, config)
+    limit_checked = config is not None
+    # A local checkpoint is tied to the full contents of its weight files, a loaded model to its tensors; a Hub id
+    # has no fingerprint (`None`: resuming then compares the settings only).
+    if model_path is None:
+        fingerprint = None if output_dir is None else tensors_fingerprint(model)
+    else:
+        fingerprint = weights_fingerprint(model_path)
     settings = {
         "benchmark": benchmark.name,
         "benchmark_path": benchmark_path,
         "limit": limit,
         "num_problems": len(benchmark.problems),
         "model": model_name,
+        "weights_fingerprint": fingerprint,
         "num_samples": num_samples,
         "temperature": temperature,
         "top_p": top_p,
@@ -671,13 +824,17 @@ def evaluate(
     done: dict[str, dict[str, Any]] = {}
     if output_dir is not None:
         if rank == 0:
+            stale = _check_settings(output_dir, settings, overwrite)
+            if stale is not None:
+                message = f"{stale}: its samples are not reused; the evaluation starts afresh."
+                warnings.warn(message, StaleEvaluationWarning, stacklevel=2)
+                print(f"trl-entropy eval: {message}", file=sys.stderr)
             os.makedirs(output_dir, exist_ok=True)
-            _check_settings(output_dir, settings, overwrite)
-            if overwrite:
-                for path in glob.glob(os.path.join(output_dir, "samples*.jsonl")):
-                    os.remove(path)
-            with open(os.path.join(output_dir, SETTINGS_FILENAME), "w") as f:
-                json.dump(settings, f, indent=2)
+            if overwrite or stale is not None:
+                for pattern in _EVALUATION_FILES:
+                    for path in glob.glob(os.path.join(output_dir, pattern)):
+                        os.remove(path)
+            _write_atomic(os.path.join(output_dir, SETTINGS_FILENAME), json.dumps(settings, indent=2) + "\n")
         _barrier(world_size)
         done = _load_done_records(output_dir, num_samples)
     pending = [p for p in benchmark.problems if p["id"] not in done]
@@ -691,6 +848,8 @@ def evaluate(
         else:
             if model_path is not None:
                 model, tokenizer = _load_hf(model_path, dtype)
+            if not limit_checked:
+                _check_benchmark_fits(benchmark, tokenizer, max_new_tokens, model.config)
             generate = hf_generator(model, tokenizer, benchmark, num_samples, temperature, top_p, max_new_tokens)
 
     new_records = []
@@ -750,55 +909,101 @@ def _write_atomic(path: str, text: str) -> None:
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """`trl-entropy eval --model PATH --benchmark NAME [...]`: evaluate, write the files, print the table."""
+class _DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    # Defaults in `--help`, except where there is none to show (`None`, a flag's `False`): those help strings say it.
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of `trl-entropy eval` (light: `--help` imports neither torch nor transformers)."""
     parser = argparse.ArgumentParser(
         prog="trl-entropy eval",
+        usage="trl-entropy eval [--model PATH] [--benchmark NAME] [--path FILE] [--num-samples N] [options]",
         description="Sample N completions per problem and report Acc@N, Maj@N and unbiased Pass@k.",
+        formatter_class=_DefaultsHelpFormatter,
     )
-    parser.add_argument("--model", default=TINY_POLICY_NAME, help="Checkpoint directory or model id.")
+    parser.add_argument("--model", default=TINY_POLICY_NAME, help="Checkpoint directory or Hub model id.")
     parser.add_argument("--benchmark", default="countdown", choices=sorted(BENCHMARKS), help="Benchmark name.")
-    parser.add_argument("--path", default=None, help="Local file/directory or `datasets` name of the benchmark data.")
-    parser.add_argument("--split", default=None, help="Split of the benchmark data.")
-    parser.add_argument("--limit", type=int, default=None, help="Keep the first LIMIT problems.")
+    parser.add_argument(
+        "--path",
+        default=None,
+        help="Local file/directory or `datasets` name of the benchmark data (default: the Hub).",
+    )
+    parser.add_argument("--split", default=None, help="Split of the benchmark data (default: the benchmark's).")
+    parser.add_argument("--limit", type=int, default=None, help="Keep the first LIMIT problems (default: all).")
     parser.add_argument("--num-samples", type=int, default=8, help="Completions per problem (N).")
-    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
-    parser.add_argument("--top-p", type=float, default=DEFAULT_TOP_P)
-    parser.add_argument("--max-new-tokens", type=int, default=None, help="Default: 12 (countdown), 2048 (math).")
+    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE, help="Sampling temperature.")
+    parser.add_argument("--top-p", type=float, default=DEFAULT_TOP_P, help="Nucleus sampling threshold.")
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        help=f"Completion length cap (default: {DEFAULT_MAX_NEW_TOKENS['countdown']} for countdown, "
+        f"{DEFAULT_MAX_NEW_TOKENS['math']} for math benchmarks).",
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="Sequences per generation call.")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--backend", default="hf", choices=BACKENDS)
-    parser.add_argument("--ks", type=int, nargs="+", default=None, help="k of Pass@k (default 1, 2, 4, ... N).")
-    parser.add_argument("--dtype", default="auto")
+    parser.add_argument("--seed", type=int, default=0, help="Sampling seed.")
+    parser.add_argument("--backend", default="hf", choices=BACKENDS, help="Generation backend.")
+    parser.add_argument("--ks", type=int, nargs="+", default=None, help="k of Pass@k (default: 1, 2, 4, ... N).")
+    parser.add_argument("--dtype", default="auto", help="Dtype the model is loaded in.")
     parser.add_argument(
         "--output-dir", default=None, help="Default: MODEL/eval/BENCHMARK for a local checkpoint, else ./eval/..."
     )
-    parser.add_argument("--overwrite", action="store_true", help="Discard an existing evaluation in the directory.")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="Discard an existing evaluation in the directory (one of other weights is always discarded).",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """`trl-entropy eval --model PATH --benchmark NAME [...]`: evaluate, write the files, print the table."""
+    parser = build_parser()
     args = parser.parse_args(argv)
 
+    def refuse(error: Exception) -> None:
+        # One line: the inputs are wrong, nothing was written.
+        print(f"trl-entropy eval: error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+    try:
+        check_model_path(args.model)
+        benchmark = load_benchmark(args.benchmark, path=args.path, split=args.split, limit=args.limit)
+    except (ValueError, FileNotFoundError, RuntimeError, ImportError) as error:
+        refuse(error)
     output_dir = args.output_dir or default_output_dir(args.model, args.benchmark)
-    summary = evaluate(
-        args.model,
-        args.benchmark,
-        output_dir,
-        benchmark_path=args.path,
-        split=args.split,
-        limit=args.limit,
-        num_samples=args.num_samples,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        backend=args.backend,
-        ks=args.ks,
-        dtype=args.dtype,
-        overwrite=args.overwrite,
-    )
+    try:
+        summary = evaluate(
+            args.model,
+            benchmark,
+            output_dir,
+            benchmark_path=args.path,
+            split=args.split,
+            limit=args.limit,
+            num_samples=args.num_samples,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            max_new_tokens=args.max_new_tokens,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            backend=args.backend,
+            ks=args.ks,
+            dtype=args.dtype,
+            overwrite=args.overwrite,
+        )
+    except (EvaluationInputError, GenerationLimitError) as error:
+        refuse(error)
     rank, _ = _process_info()
     if rank == 0:
         print(summary_table([summary]))
-        print(f"wall time {summary['wall_time_s']:.1f} s; samples and summary in {output_dir}")
+        print(
+            f"weights {short_fingerprint(summary['weights_fingerprint'])}; wall time {summary['wall_time_s']:.1f} s; "
+            f"samples and summary in {output_dir}"
+        )
     return summary
 
 

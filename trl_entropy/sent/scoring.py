@@ -43,6 +43,7 @@ from ..eval.evaluator import (
     sample_chunks,
     vllm_generator,
 )
+from ..eval.limits import check_generation_fits, prompt_token_lengths
 from ..functional.semantic_entropy import (
     NO_ANSWER_POLICIES,
     _math_grader,
@@ -318,6 +319,17 @@ def _check_dataset(dataset) -> None:
         raise ValueError("`dataset` must hold at least one row, got an empty dataset.")
 
 
+def _check_prompts_fit(dataset, model: Any, model_path: str | None, tokenizer: Any, max_new_tokens: int) -> None:
+    # The longest prompt, tokenized as generation tokenizes it, plus `max_new_tokens` within the model's positions.
+    if tokenizer is None:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+    prompts, add_special_tokens = prompt_texts(dataset.with_format(None)["prompt"][:], tokenizer)
+    lengths = prompt_token_lengths(tokenizer, prompts, add_special_tokens)
+    check_generation_fits(lengths, max_new_tokens, model.config if model_path is None else model_path)
+
+
 def score_semantic_entropy(
     dataset,
     model: Any = TINY_POLICY_NAME,
@@ -410,6 +422,11 @@ def score_semantic_entropy(
         if backend != "hf":
             raise ValueError(f"`backend` {backend!r} needs a model path, not a loaded model.")
         model_name, model_path = getattr(model, "name_or_path", None) or type(model).__name__, None
+    # Prompts plus `max_new_tokens` must fit in the model's positions: checked before the cache directory is made,
+    # from the local config (a Hub model is checked once loaded, with the HF backend).
+    limit_checked = model_path is None or os.path.isfile(os.path.join(model_path, "config.json"))
+    if limit_checked:
+        _check_prompts_fit(dataset, model, model_path, tokenizer, max_new_tokens)
 
     settings = {
         "cache_format": CACHE_FORMAT,
@@ -452,6 +469,8 @@ def score_semantic_entropy(
             if model_path is not None:
                 model, loaded_tokenizer = _load_hf(model_path, dtype, revision)
                 tokenizer = loaded_tokenizer if tokenizer is None else tokenizer
+                if not limit_checked:
+                    _check_prompts_fit(dataset, model, None, tokenizer, max_new_tokens)
         plain = dataset.with_format(None)
         prompts, add_special_tokens = prompt_texts(plain["prompt"][:], tokenizer)
         if backend == "hf":
