@@ -320,12 +320,12 @@ def _reward_weights(trainer) -> list[float] | None:
 
 
 def _uses_stage_detector(trainer) -> bool:
-    """Whether the method acts on the stage detector (position shaping with `position_schedule="plateau"`); every
+    """Whether the method acts on the stage detector (position shaping with `position_schedule="auto"`); every
     other method only logs it."""
     from .position_shaping.trainer import PositionShaper
 
     return any(
-        isinstance(shaper, PositionShaper) and shaper.schedule == "plateau"
+        isinstance(shaper, PositionShaper) and shaper.schedule == "auto"
         for shaper in getattr(trainer, "advantage_shapers", [])
     )
 
