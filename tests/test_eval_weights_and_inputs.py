@@ -83,7 +83,7 @@ def test_same_weights_resume_other_weights_start_afresh(policy_dir, tmp_path, ge
     assert read_json(out / "summary.json")["weights_fingerprint"] == new_fingerprint
 
 
-def test_an_evaluation_without_fingerprint_is_not_reused(policy_dir, generated, capsys):
+def test_an_evaluation_without_fingerprint_is_not_reused(policy_dir, generated):
     out = policy_dir / "eval" / "countdown"
     evaluate(str(policy_dir), "countdown", str(out), **KWARGS)
     # The older format: no fingerprint, and an interrupted run's part file.
@@ -96,7 +96,6 @@ def test_an_evaluation_without_fingerprint_is_not_reused(policy_dir, generated, 
     with pytest.warns(StaleEvaluationWarning, match="older format"):
         evaluate(str(policy_dir), "countdown", str(out), **KWARGS)
     assert generated == [4, 4]
-    assert "older format" in capsys.readouterr().err
     assert read_json(out / "settings.json")["weights_fingerprint"] == weights_fingerprint(policy_dir)
     assert not list(out.glob("samples.part-*"))
 
@@ -195,6 +194,13 @@ def test_cli_errors_are_one_line_and_leave_nothing(policy_dir, tmp_path, capsys,
     main(["eval", "--model", str(policy_dir), "--limit", "4", "--num-samples", "2"])
     printed = capsys.readouterr().out
     assert f"weights {short_fingerprint(weights_fingerprint(policy_dir))}; wall time" in printed
+    # Retrained into the same directory: the command says, on one line, that the old samples are discarded.
+    retrain(policy_dir)
+    main(["eval", "--model", str(policy_dir), "--limit", "4", "--num-samples", "2"])
+    captured = capsys.readouterr()
+    stale = [line for line in captured.err.splitlines() if "other weights" in line]
+    assert len(stale) == 1 and stale[0].startswith(f"trl-entropy eval: {policy_dir / 'eval' / 'countdown'} holds")
+    assert f"weights {short_fingerprint(weights_fingerprint(policy_dir))}; wall time" in captured.out
 
 
 def test_help_shows_defaults(capsys):

@@ -828,7 +828,6 @@ def evaluate(
             if stale is not None:
                 message = f"{stale}: its samples are not reused; the evaluation starts afresh."
                 warnings.warn(message, StaleEvaluationWarning, stacklevel=2)
-                print(f"trl-entropy eval: {message}", file=sys.stderr)
             os.makedirs(output_dir, exist_ok=True)
             if overwrite or stale is not None:
                 for pattern in _EVALUATION_FILES:
@@ -960,6 +959,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _evaluate_or_refuse(refuse: Callable[[Exception], None], *args, **kwargs) -> dict[str, Any]:
+    try:
+        return evaluate(*args, **kwargs)
+    except (EvaluationInputError, GenerationLimitError) as error:
+        refuse(error)
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """`trl-entropy eval --model PATH --benchmark NAME [...]`: evaluate, write the files, print the table."""
     parser = build_parser()
@@ -976,8 +982,21 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     except (ValueError, FileNotFoundError, RuntimeError, ImportError) as error:
         refuse(error)
     output_dir = args.output_dir or default_output_dir(args.model, args.benchmark)
-    try:
-        summary = evaluate(
+
+    show_other = warnings.showwarning
+
+    def show(message, category, *rest, **kwargs):
+        if issubclass(category, StaleEvaluationWarning):
+            print(f"trl-entropy eval: {message}", file=sys.stderr)
+        else:
+            show_other(message, category, *rest, **kwargs)
+
+    with warnings.catch_warnings():
+        # A discarded stale evaluation is said on one line, as the command's own message.
+        warnings.simplefilter("always", StaleEvaluationWarning)
+        warnings.showwarning = show
+        summary = _evaluate_or_refuse(
+            refuse,
             args.model,
             benchmark,
             output_dir,
@@ -995,8 +1014,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             dtype=args.dtype,
             overwrite=args.overwrite,
         )
-    except (EvaluationInputError, GenerationLimitError) as error:
-        refuse(error)
     rank, _ = _process_info()
     if rank == 0:
         print(summary_table([summary]))
