@@ -949,7 +949,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ks", type=int, nargs="+", default=None, help="k of Pass@k (default: 1, 2, 4, ... N).")
     parser.add_argument("--dtype", default="auto", help="Dtype the model is loaded in.")
     parser.add_argument(
-        "--output-dir", default=None, help="Default: MODEL/eval/BENCHMARK for a local checkpoint, else ./eval/..."
+        "--output-dir",
+        default=None,
+        help="Where the evaluation is written and resumed (default: MODEL/eval/BENCHMARK for a local checkpoint, "
+        "else ./eval/MODEL_NAME/BENCHMARK).",
     )
     parser.add_argument(
         "--overwrite",
