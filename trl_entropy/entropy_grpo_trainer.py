@@ -450,15 +450,19 @@ class EntropyGRPOTrainer(GRPOTrainer):
     ):
         r"""
         Write `README.md`, the curve PNGs it shows (when matplotlib is installed) and the inputs it was made from
-        (`trl_entropy_card.json`, for `trl-entropy card`) into `output_dir`.
+        (`trl_entropy_card.json`, for `trl-entropy card`) into `output_dir`. `save_model` already writes the card
+        next to the weights it saves; TRL's call from `_save_checkpoint` (into `output_dir`, which holds none of that
+        checkpoint's weights) is skipped.
 
         Replaces TRL's card, whose template TRL only looks up inside its own package. The card names the method, its
         paper and citation, the method and key GRPO hyperparameters, the decoding settings, the base model, the
-        reward functions, the curves and the evaluations found in `output_dir` (see `docs/model_cards.md`).
+        reward functions, the curves and the evaluations in `output_dir` of the weights there (see
+        `docs/model_cards.md`).
 
         Args:
             model_name (`str`, *optional*):
-                Name of the model; defaults to the name of `output_dir`.
+                Name of the model, remembered for the later cards; defaults to the name recorded in `output_dir`'s
+                `trl_entropy_card.json`, else the Hub repository's, else the name of `output_dir`.
             dataset_name (`str`, *optional*):
                 Name of the training dataset; remembered as `model_card_dataset_name` for the later cards (TRL's
                 checkpoint saves name none).

@@ -704,7 +704,7 @@ def render_model_card(
 
     sections = [f"# {model_name}"]
     sections.append(
-        f"This model was trained from {inputs.get('base_model_text', 'an unnamed model')} with "
+        f"This model was trained from {inputs.get('base_model_text', 'an unnamed model')}, with "
         f"**{inputs.get('method')}** (`{inputs.get('trainer_class')}` of "
         f"[trl-entropy](https://pypi.org/project/trl-entropy/), built on TRL's `{base_trainer}`)."
         + "".join(f" Method paper: [{p['title']}](https://huggingface.co/papers/{p['id']})." for p in papers)
