@@ -604,8 +604,8 @@ def _task_eval_section(task_eval: dict[str, Any]) -> str | None:
         return None
     text = (
         f"Held-out split of the training task (`{TASK_EVAL_FILENAME}`, measured by the recipe script before and after "
-        "training on the same problems; not comparable with a benchmark row above unless problems, samples and "
-        "temperature agree):"
+        "training on the same problems; not comparable with a `trl-entropy eval` benchmark figure unless problems, "
+        "samples and temperature agree):"
     )
     if len(rows) > 2:
         text += "\n\n" + "\n".join(rows)
