@@ -3,13 +3,16 @@
 
 import os
 
-import pytest
-import torch
-from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
-
+# Before transformers and huggingface_hub are imported: they read these once, at import.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM  # noqa: E402
+
+
 torch.set_num_threads(2)
 
 

@@ -147,6 +147,15 @@ def test_model_fingerprints(tmp_path, tiny_model, tokenizer):
     weights.write_bytes(bytes(data))
     changed_weights = model_fingerprint(str(checkpoint))
     assert changed_weights != model_fingerprint(TINY)
+    # A byte in the middle of the file (outside its first and last MiB) counts as much as any other.
+    middle = len(data) // 2
+    assert 1 << 20 < middle < len(data) - (1 << 20)
+    data[middle] ^= 1
+    weights.write_bytes(bytes(data))
+    assert model_fingerprint(str(checkpoint)) != changed_weights
+    data[middle] ^= 1
+    weights.write_bytes(bytes(data))
+    assert model_fingerprint(str(checkpoint)) == changed_weights
     config = json.loads((checkpoint / "config.json").read_text())
     config["rms_norm_eps"] = 1e-5
     (checkpoint / "config.json").write_text(json.dumps(config))

@@ -5,26 +5,35 @@ computed on.
 
 The fingerprint is a SHA-256 over the *full contents* of every weight file in the directory (not only the safetensors
 headers: retraining into the same directory keeps every shape and dtype, so the headers and sizes would not change).
-Hashing reads the files once at disk speed (about 1 GB/s here; a 7B bf16 checkpoint takes seconds next to an
-evaluation that takes hours), and a small cache keyed by each file's size and modification time makes a repeated call
-on unchanged files free.
+Hashing reads the files once at about 1.1 GB/s on this project's CPU (a 7B bf16 checkpoint, 15 GB, in about 13 s,
+next to an evaluation that takes hours), and a per-process memo keyed by each file's size, modification time and inode makes a
+repeated call on unchanged files free.
 """
 
 import hashlib
 import json
 import os
+import time
 from typing import Any
 
 
 WEIGHT_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 # Files that end in a weight suffix but are no weights of the model.
-NOT_WEIGHT_FILES = ("training_args.bin", "optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state.pth")
+NOT_WEIGHT_FILES = (
+    "training_args.bin",
+    "optimizer.pt",
+    "critic_optimizer.pt",  # PPO's critic/
+    "scheduler.pt",
+    "scaler.pt",
+    "rng_state.pth",
+)
 FINGERPRINT_PREFIX = "sha256:"
 # Prefix of [`tensors_fingerprint`]: weights of a loaded model, hashed in memory.
 TENSORS_FINGERPRINT_PREFIX = "sha256-tensors:"
 _CHUNK_BYTES = 8 << 20
-# Per-process memo: (absolute path, size, mtime_ns) -> digest of that file.
-_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
+# Per-process memo: (absolute path, size, mtime_ns, inode) -> digest of that file.
+_MEMO_MIN_AGE_NS = 2_000_000_000
+_FILE_DIGESTS: dict[tuple[str, int, int, int], str] = {}
 
 
 def weight_files(model_dir: str | os.PathLike) -> list[str]:
@@ -40,21 +49,30 @@ def weight_files(model_dir: str | os.PathLike) -> list[str]:
         # Checkpoints and evaluations inside an output directory are not the output directory's weights.
         dirs[:] = sorted(d for d in dirs if not d.startswith(("checkpoint-", "eval", ".", "runs")))
         for name in files:
-            if name.endswith(WEIGHT_FILE_SUFFIXES) and name not in NOT_WEIGHT_FILES:
+            # `rng_state_<rank>.pth` under several processes.
+            if (
+                name.endswith(WEIGHT_FILE_SUFFIXES)
+                and name not in NOT_WEIGHT_FILES
+                and not name.startswith("rng_state")
+            ):
                 found.append(os.path.normpath(os.path.join(rel_root, name)))
     return sorted(found)
 
 
 def _file_digest(path: str) -> str:
     stat = os.stat(path)
-    key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _FILE_DIGESTS:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            while chunk := f.read(_CHUNK_BYTES):
-                digest.update(chunk)
+    key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if key in _FILE_DIGESTS:
+        return _FILE_DIGESTS[key]
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK_BYTES):
+            digest.update(chunk)
+    # File systems stamp modification times in ticks of a few milliseconds: a file rewritten with the same size within
+    # one tick keeps its key, so only files left untouched for a while are remembered.
+    if time.time_ns() - stat.st_mtime_ns > _MEMO_MIN_AGE_NS:
         _FILE_DIGESTS[key] = digest.hexdigest()
-    return _FILE_DIGESTS[key]
+    return digest.hexdigest()
 
 
 def weights_fingerprint(model_dir: str | os.PathLike) -> str | None:

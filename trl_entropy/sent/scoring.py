@@ -15,7 +15,6 @@ interruption samples only the missing chunks, and a rerun of a finished scoring 
 from __future__ import annotations
 
 import argparse
-import glob
 import hashlib
 import inspect
 import json
@@ -44,6 +43,7 @@ from ..eval.evaluator import (
     vllm_generator,
 )
 from ..eval.limits import check_generation_fits, prompt_token_lengths
+from ..fingerprint import tensors_fingerprint, weights_fingerprint
 from ..functional.semantic_entropy import (
     NO_ANSWER_POLICIES,
     _math_grader,
@@ -73,9 +73,6 @@ _CHECKPOINT_TEXT_FILES = (
     "chat_template.jinja",
     "chat_template.json",
 )
-_WEIGHT_SUFFIXES = (".safetensors", ".bin")
-_EDGE_BYTES = 1 << 20  # head and tail hashed of each weight file
-_EDGE_ELEMENTS = 1024  # head and tail hashed of each parameter of a loaded model
 
 
 @dataclass
@@ -113,31 +110,16 @@ def default_cache_dir() -> str:
     return os.path.join(root, "semantic_entropy")
 
 
-def _hash_file_edges(digest, path: str) -> None:
-    size = os.path.getsize(path)
-    digest.update(f"{os.path.basename(path)}:{size}".encode())
-    with open(path, "rb") as f:
-        digest.update(f.read(_EDGE_BYTES))
-        if size > _EDGE_BYTES:
-            f.seek(max(_EDGE_BYTES, size - _EDGE_BYTES))
-            digest.update(f.read())
-
-
-def _tensor_bytes(tensor) -> bytes:
-    import torch
-
-    return tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()
-
-
 def model_fingerprint(model: Any, tokenizer: Any = None, revision: str | None = None) -> str:
     """
     A fingerprint of a policy that changes when its samples can change, cheap to compute for large checkpoints.
 
-    - A local checkpoint directory: its config, generation config and tokenizer files, and for each weight file
-      (`*.safetensors`, `*.bin`) its name, its size and its first and last MiB.
+    - A local checkpoint directory: its config, generation config and tokenizer files, and the full contents of its
+      weight files ([`~trl_entropy.fingerprint.weights_fingerprint`], the fingerprint evaluations carry): a hash of
+      only part of each file could miss a retraining that left those parts unchanged (frozen embeddings, say).
     - A model id (not a local directory): the id and `revision`.
-    - A loaded model: its `name_or_path`, its EOS ids and, per parameter, its name, shape, dtype and first and last
-      1024 values.
+    - A loaded model: its `name_or_path`, its EOS ids and its full state dict
+      ([`~trl_entropy.fingerprint.tensors_fingerprint`]).
 
     With a `tokenizer`, its name, size, special tokens and chat template are added.
 
@@ -155,11 +137,7 @@ def model_fingerprint(model: Any, tokenizer: Any = None, revision: str | None = 
     digest = hashlib.sha256()
     if not isinstance(model, str | os.PathLike):
         digest.update(str(getattr(model, "name_or_path", type(model).__name__)).encode())
-        for name, parameter in model.named_parameters():
-            flat = parameter.reshape(-1)
-            digest.update(f"{name}:{tuple(parameter.shape)}:{parameter.dtype}".encode())
-            digest.update(_tensor_bytes(flat[:_EDGE_ELEMENTS]))
-            digest.update(_tensor_bytes(flat[-_EDGE_ELEMENTS:]))
+        digest.update(tensors_fingerprint(model).encode())
         generation_config = getattr(model, "generation_config", None)
         digest.update(str(getattr(generation_config, "eos_token_id", None)).encode())
     elif os.path.isdir(resolve_model_name(os.fspath(model))):
@@ -169,9 +147,7 @@ def model_fingerprint(model: Any, tokenizer: Any = None, revision: str | None = 
                 digest.update(name.encode())
                 with open(os.path.join(path, name), "rb") as f:
                     digest.update(f.read())
-        for weight_path in sorted(glob.glob(os.path.join(path, "*"))):
-            if weight_path.endswith(_WEIGHT_SUFFIXES):
-                _hash_file_edges(digest, weight_path)
+        digest.update(str(weights_fingerprint(path)).encode())
     else:
         digest.update(json.dumps({"model_id": os.fspath(model), "revision": revision}).encode())
     # A tokenizer passed explicitly replaces the checkpoint's.
