@@ -249,3 +249,33 @@ def test_check_generation_fits():
     assert max_positions(yarn) == 16384
     assert max_positions(TINY_POLICY_PATH) == 64
     assert max_positions(load_tiny_policy()[0].config) == 64
+
+
+def test_lora_adapter_with_a_portable_base_name_is_evaluated_on_its_base(tmp_path):
+    # A saved LoRA run names its base `trl-entropy/tiny-countdown` (no local path): the evaluator maps it back to the
+    # shipped policy, and the adapter's weights take part (B is non-zero here, so they change the samples).
+    from peft import LoraConfig, get_peft_model
+
+    model, tokenizer = load_tiny_policy()
+    peft_model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    adapter_dir = tmp_path / "lora-run"
+    peft_model.save_pretrained(adapter_dir)
+    tokenizer.save_pretrained(adapter_dir)
+    config_path = adapter_dir / "adapter_config.json"
+    config = read_json(config_path)
+    config["base_model_name_or_path"] = "trl-entropy/tiny-countdown"
+    config_path.write_text(json.dumps(config))
+    assert evaluator.adapter_base_path(str(adapter_dir)) == TINY_POLICY_PATH
+    assert evaluator.model_config(str(adapter_dir))["max_position_embeddings"] == max_positions(
+        read_json(Path(TINY_POLICY_PATH) / "config.json")
+    )
+
+    out = adapter_dir / "eval" / "countdown"
+    summary = evaluate(str(adapter_dir), "countdown", str(out), **KWARGS)
+    assert summary["weights_fingerprint"] == weights_fingerprint(adapter_dir)
+    base = evaluate(TINY_POLICY_PATH, "countdown", str(tmp_path / "base"), **KWARGS)
+    assert [r["completions"] for r in read_records(out)] != [r["completions"] for r in read_records(tmp_path / "base")]
+    assert base["num_problems"] == summary["num_problems"] == 8
+    # The base model's positions bound the adapter's generation too.
+    with pytest.raises(GenerationLimitError):
+        evaluate(str(adapter_dir), "countdown", str(tmp_path / "too-long"), **{**KWARGS, "max_new_tokens": 1000})

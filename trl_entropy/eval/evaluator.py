@@ -622,7 +622,7 @@ def _looks_local(name: str) -> bool:
 def model_config(model_path: str, revision: str | None = None) -> dict[str, Any] | None:
     """
     The `config.json` of a checkpoint directory or Hub model (fetched alone, as loading the model would fetch it),
-    or `None` for a directory without one (a PEFT adapter).
+    a PEFT adapter's base model's, or `None` for a directory without one.
 
     Raises:
         [`EvaluationInputError`]: when a Hub model's config cannot be fetched (no such repository, or no network
@@ -631,7 +631,9 @@ def model_config(model_path: str, revision: str | None = None) -> dict[str, Any]
     if os.path.isdir(model_path):
         path = os.path.join(model_path, "config.json")
         if not os.path.isfile(path):
-            return None
+            base_path = adapter_base_path(model_path)
+            # An adapter generates within its base model's positions.
+            return None if base_path is None else model_config(base_path, revision)
     else:
         from huggingface_hub import hf_hub_download
 
@@ -693,15 +695,50 @@ def default_output_dir(model: str, benchmark: str) -> str:
     return os.path.join("eval", name.rstrip("/").split("/")[-1], benchmark)
 
 
+def adapter_base_path(model_path: str) -> str | None:
+    """
+    The base model of a PEFT adapter directory, as a loadable path, or `None` when `model_path` is no adapter.
+
+    Saved adapters name their base portably (`trl-entropy/tiny-countdown`, `HuggingFaceTB/SmolLM2-135M-Instruct`, a
+    Hub id) rather than by a local path; the names trl-entropy ships or converts map back to their local copies.
+    """
+    path = os.path.join(model_path, "adapter_config.json")
+    if not os.path.isdir(model_path) or not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        base = json.load(f).get("base_model_name_or_path")
+    if not base:
+        raise EvaluationInputError(f"{path} names no `base_model_name_or_path`: the adapter's base model is unknown.")
+    from ..model_card import SMOLLM2_HUB_ID
+
+    if base == SMOLLM2_HUB_ID and not os.path.isdir(base):
+        from ..models.smollm2 import SMOLLM2_NAME, default_smollm2_dir
+
+        # The local conversion, when there is one (`trl-entropy convert-smollm2`); else the Hub id as written.
+        if os.path.isfile(os.path.join(default_smollm2_dir(), "config.json")):
+            return resolve_model_name(SMOLLM2_NAME)
+        return base
+    return resolve_model_name(base)
+
+
 def _load_hf(model_path: str, dtype: str, revision: str | None = None):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     hub = {} if revision is None else {"revision": revision}
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, **hub).to(device)
+    base_path = adapter_base_path(model_path)
+    if base_path is None:
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype, **hub)
+    else:
+        from peft import PeftModel
+
+        base = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
+        model = PeftModel.from_pretrained(base, model_path)
+    model = model.to(device)
     model.eval()
-    tokenizer = AutoTokenizer.from_pretrained(model_path, **hub)
+    has_tokenizer = os.path.isfile(os.path.join(model_path, "tokenizer_config.json"))
+    tokenizer = AutoTokenizer.from_pretrained(model_path if has_tokenizer or base_path is None else base_path, **hub)
     return model, tokenizer
 
 
