@@ -240,8 +240,62 @@ def test_token_page_from_jsonl_through_the_cli(tmp_path, capsys):
     main(["token-html", str(jsonl), "--output", str(tmp_path / "other.html"), "--max-entropy", "4"])
     assert "&ge; 4</span>" in (tmp_path / "other.html").read_text(encoding="utf-8")
     jsonl.write_text(json.dumps({"step": 1, "tokens": ["a", "b"], "entropies": [0.1]}) + "\n")
-    with pytest.raises(ValueError, match="2 tokens but 1 entropies"):
+    with pytest.raises(SystemExit) as exit_info:  # a clean error, not a traceback
         main(["token-html", str(jsonl)])
+    assert exit_info.value.code == 2
+    assert "A record of step 1 has 2 tokens but 1 entropies" in capsys.readouterr().err
+
+
+def completion_badges(raw):
+    """(mark, meta line) of each completion of a page, in order."""
+    return re.findall(r'<div class="meta">(?:<span class="(correct|wrong)">[^<]*</span> )?([^<]*)</div>', raw)
+
+
+def test_token_page_marks_correct_completions_and_shows_their_rewards(tmp_path):
+    records = [
+        {"step": 1, "tokens": ["3"], "entropies": [0.1], "reward": 1.0, "advantage": 0.5},
+        {"step": 1, "tokens": ["4"], "entropies": [0.2], "reward": 0.0, "advantage": -0.5},
+        {"step": 2, "tokens": ["5"], "entropies": [0.3], "reward": None},  # no reward function scored it
+        {"step": 2, "tokens": ["6"], "entropies": [0.4]},  # recorded without rewards
+    ]
+    raw = open(write_token_entropy_html(records, tmp_path / "binary.html"), encoding="utf-8").read()
+    assert completion_badges(raw) == [
+        ("correct", "reward +1.000, 1 tokens, mean entropy 0.100, advantage +0.500"),
+        ("wrong", "reward +0.000, 1 tokens, mean entropy 0.200, advantage -0.500"),
+        ("", "1 tokens, mean entropy 0.300"),
+        ("", "1 tokens, mean entropy 0.400"),
+    ]
+    assert "✓ correct" in raw and "✗ wrong" in raw
+    assert re.findall(r"<h2[^>]*>([^<]*)</h2>", raw) == ["Step 1 (1/2 correct)", "Step 2"]
+    assert "4 completion(s), 1/2 correct, 4 token(s)" in raw
+
+    # Rewards on another scale (shaped, several reward functions) are not correctness: numbers only.
+    shaped = [dict(records[0], reward=0.7), dict(records[1], reward=1.0)]
+    raw = open(write_token_entropy_html(shaped, tmp_path / "shaped.html"), encoding="utf-8").read()
+    assert [mark for mark, _ in completion_badges(raw)] == ["", ""]
+    assert "reward +0.700" in raw and "correct" not in raw.split("</style>")[1]
+    # An explicit `correct` field wins.
+    marked = [dict(shaped[0], correct=True), dict(shaped[1], correct=False)]
+    raw = open(write_token_entropy_html(marked, tmp_path / "marked.html"), encoding="utf-8").read()
+    assert [mark for mark, _ in completion_badges(raw)] == ["correct", "wrong"]
+
+
+def test_recorder_records_the_reward_of_each_completion(tokenizer, tmp_path):
+    recorder = TokenEntropyRecorder(num_completions=3, path=str(tmp_path / "records.jsonl"))
+    ids = torch.tensor(tokenizer(["1+2", "3*4", "5-6"])["input_ids"])
+    records = recorder.record_batch(
+        1,
+        tokenizer,
+        ids,
+        torch.full(ids.shape, 0.5),
+        torch.ones_like(ids),
+        advantages=torch.tensor([0.5, -0.5, 0.0]),
+        rewards=torch.tensor([1.0, 0.0, float("nan")]),
+    )
+    assert [record["reward"] for record in records] == [1.0, 0.0, None]
+    assert load_token_entropies(tmp_path / "records.jsonl") == records
+    without = recorder.record_batch(2, tokenizer, ids, torch.full(ids.shape, 0.5), torch.ones_like(ids))
+    assert all("reward" not in record for record in without)
 
 
 def test_recorder_rejects_bad_arguments():

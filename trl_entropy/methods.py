@@ -1,24 +1,35 @@
 # Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
 """Registry of the methods a recipe can name with `method:`."""
 
+import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .composition import ShapingGRPOTrainer
-from .entropy_advantage import EntropyAdvantageGRPOTrainer
-from .entropy_grpo_trainer import EntropyGRPOTrainer
-from .paec import PAECGRPOTrainer
-from .position_shaping import PositionShapingGRPOTrainer
-from .ppl_shaping import PPLShapingGRPOTrainer
-from .ppo import EntropyAdvantagePPOTrainer, PPOTrainer
-from .sent import SENTGRPOTrainer
+
+if TYPE_CHECKING:
+    from .entropy_grpo_trainer import EntropyGRPOTrainer
 
 
 @dataclass(frozen=True)
 class Method:
-    """A trainable method: its trainer class (which names its config class) and a one-line description."""
+    """
+    A trainable method: where its trainer class lives (which names its config class) and a one-line description.
 
-    trainer_class: type[EntropyGRPOTrainer]
+    The trainer is named, not imported, so that listing the methods (`trl-entropy methods`) does not import torch,
+    transformers and TRL; [`Method.trainer_class`] imports it.
+    """
+
+    trainer: str  # "submodule:ClassName", the submodule relative to `trl_entropy`
     description: str
+
+    @property
+    def trainer_name(self) -> str:
+        return self.trainer.partition(":")[2]
+
+    @property
+    def trainer_class(self) -> type["EntropyGRPOTrainer"]:
+        module, _, name = self.trainer.partition(":")
+        return getattr(importlib.import_module(f".{module}", __package__), name)
 
     @property
     def config_class(self) -> type:
@@ -26,21 +37,29 @@ class Method:
 
 
 METHODS: dict[str, Method] = {
-    "grpo": Method(EntropyGRPOTrainer, "plain GRPO (TRL's loss, no shaping): the baseline"),
-    "entropy_advantage": Method(EntropyAdvantageGRPOTrainer, "entropy-based advantage shaping (arXiv 2506.14758)"),
-    "ppl": Method(PPLShapingGRPOTrainer, "perplexity-based advantage shaping (arXiv 2508.02260)"),
-    "position": Method(PositionShapingGRPOTrainer, "position-based advantage shaping (arXiv 2508.02260)"),
-    "paec": Method(PAECGRPOTrainer, "PAEC: soft mask + anchored entropy floor (arXiv 2606.08543)"),
+    "grpo": Method("entropy_grpo_trainer:EntropyGRPOTrainer", "plain GRPO (TRL's loss, no shaping): the baseline"),
+    "entropy_advantage": Method(
+        "entropy_advantage:EntropyAdvantageGRPOTrainer", "entropy-based advantage shaping (arXiv 2506.14758)"
+    ),
+    "ppl": Method("ppl_shaping:PPLShapingGRPOTrainer", "perplexity-based advantage shaping (arXiv 2508.02260)"),
+    "position": Method(
+        "position_shaping:PositionShapingGRPOTrainer", "position-based advantage shaping (arXiv 2508.02260)"
+    ),
+    "paec": Method("paec:PAECGRPOTrainer", "PAEC: soft mask + anchored entropy floor (arXiv 2606.08543)"),
     "sent": Method(
-        SENTGRPOTrainer, "SENT: low-entropy covariance KL; with a semantic-entropy curriculum (arXiv 2512.04359)"
+        "sent:SENTGRPOTrainer",
+        "SENT: low-entropy covariance KL; with a semantic-entropy curriculum (arXiv 2512.04359)",
     ),
     "ppo": Method(
-        PPOTrainer, "PPO with a learned critic (GAE, clipped value loss, critic warm-up) on TRL's GRPO machinery"
+        "ppo:PPOTrainer", "PPO with a learned critic (GAE, clipped value loss, critic warm-up) on TRL's GRPO machinery"
     ),
     "entropy_advantage_ppo": Method(
-        EntropyAdvantagePPOTrainer, "PPO with entropy-based advantage shaping on the GAE advantages (arXiv 2506.14758)"
+        "ppo:EntropyAdvantagePPOTrainer",
+        "PPO with entropy-based advantage shaping on the GAE advantages (arXiv 2506.14758)",
     ),
-    "shaping": Method(ShapingGRPOTrainer, "several shaping methods in one run (`shaping_methods: [...]`)"),
+    "shaping": Method(
+        "composition:ShapingGRPOTrainer", "several shaping methods in one run (`shaping_methods: [...]`)"
+    ),
 }
 
 

@@ -1,7 +1,6 @@
 # Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
 """Online and offline detection of the rising and plateau stages of RLVR training (Deng et al., arXiv 2508.02260)."""
 
-import argparse
 import json
 import math
 import numbers
@@ -338,19 +337,10 @@ class StageDetector(TrainerCallback, ExportableState):
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command line: `python -m trl_entropy.stage_detector RUN_DIR [--window 20] ... [--plot curves.png]`."""
-    parser = argparse.ArgumentParser(
-        prog="python -m trl_entropy.stage_detector",
-        description="Find the rising -> plateau boundary of a run from its trainer_state.json (arXiv 2508.02260).",
-    )
-    parser.add_argument("run_dir", help="Output directory of a run, a checkpoint, or a trainer_state.json.")
-    parser.add_argument("--window", type=int, default=20, help="Observations (logged steps) per slope fit.")
-    parser.add_argument("--ratio", type=float, default=0.25, help="Share of the peak rate that counts as flat.")
-    parser.add_argument("--patience", type=int, default=3, help="Consecutive flat observations required.")
-    parser.add_argument("--min-steps", type=int, default=50, help="No plateau before this step.")
-    parser.add_argument("--reward-key", default="reward", help="Logged key of the reward.")
-    parser.add_argument("--entropy-key", default="entropy", help="Logged key of the entropy.")
-    parser.add_argument("--plot", default=None, metavar="PNG", help="Also plot the curves with the boundary here.")
+    """Command line: `trl-entropy stages RUN_DIR [--window 20] ... [--plot PNG]`, or `python -m` this module."""
+    from .cli import stages_parser  # the parser lives with the CLI, so that `--help` does not import torch
+
+    parser = stages_parser()
     args = parser.parse_args(argv)
 
     from .plotting import load_log_history, plot_training_curves

@@ -31,7 +31,7 @@ class TokenEntropyRecorder(TrainerCallback):
     micro-batch of the step on the main process are written to `path`, one line per completion:
 
     ```json
-    {"step": 50, "tokens": ["3", "+", ...], "entropies": [0.41, 1.27, ...], "advantage": 0.87, "prompt": "..."}
+    {"step": 50, "tokens": ["3", "+"], "entropies": [0.41, 1.27], "reward": 1.0, "advantage": 0.87, "prompt": "..."}
     ```
 
     `step` is the optimizer step being trained, as numbered in `trainer_state.json`'s `log_history` (whose `entropy`
@@ -39,8 +39,9 @@ class TokenEntropyRecorder(TrainerCallback):
     full-vocabulary entropies, in nats, of the policy at each completion position, taken from the forward pass of the
     loss (no extra forward, training numerics unchanged). `tokens` are the completion tokens the loss sees (padding
     and tool-result tokens left out), each decoded on its own, so a character split over several byte-level tokens
-    shows as `�`. `advantage` is TRL's advantage of the completion (before any shaping by the method); `prompt` is the
-    decoded prompt.
+    shows as `�`. `reward` is the completion's reward (the weighted sum of the reward functions, as TRL computes it),
+    when the trainer passes it; `advantage` is TRL's advantage of the completion (before any shaping by the method);
+    `prompt` is the decoded prompt.
 
     Only [`~trl_entropy.EntropyGRPOTrainer`] and its subclasses feed the recorder. A training run from scratch starts
     the file afresh; a resumed run keeps the lines up to the checkpoint's step.
@@ -105,6 +106,7 @@ class TokenEntropyRecorder(TrainerCallback):
         advantages: torch.Tensor | None = None,
         prompt_ids: torch.Tensor | None = None,
         prompt_mask: torch.Tensor | None = None,
+        rewards: torch.Tensor | None = None,
     ) -> list[dict[str, Any]]:
         r"""
         Append the first `num_completions` completions of a micro-batch to the JSONL file. Called by the trainer.
@@ -126,6 +128,8 @@ class TokenEntropyRecorder(TrainerCallback):
                 Prompt token ids, `(B, P)`, left-padded.
             prompt_mask (`torch.Tensor`, *optional*):
                 Mask of the prompt tokens, `(B, P)`.
+            rewards (`torch.Tensor`, *optional*):
+                Reward of each completion, `(B,)`; a NaN (no reward function scored it) is recorded as `null`.
 
         Returns:
             `list[dict[str, Any]]`: The records written.
@@ -143,6 +147,9 @@ class TokenEntropyRecorder(TrainerCallback):
                 "tokens": [tokenizer.decode([token_id], skip_special_tokens=False) for token_id in token_ids],
                 "entropies": [round(value, 6) for value in ent[i][keep[i]].tolist()],
             }
+            if rewards is not None:
+                reward = float(rewards[i])
+                record["reward"] = round(reward, 6) if math.isfinite(reward) else None
             if advantages is not None:
                 advantage = advantages[i].float().cpu()
                 if advantage.dim() > 0:
@@ -216,6 +223,8 @@ body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
 .text { font-family: ui-monospace, monospace; white-space: pre-wrap; word-break: break-all; line-height: 1.6; }
 .t { border-radius: 2px; }
 .empty { color: #999; }
+.correct { color: #1a7f37; font-weight: bold; }
+.wrong { color: #cf222e; font-weight: bold; }
 details { font-size: 0.85em; color: #555; margin-bottom: 0.3em; }
 details pre { white-space: pre-wrap; margin: 0.3em 0; }
 """
@@ -233,12 +242,14 @@ def write_token_entropy_html(
 
     Colour scale: white at entropy 0 to pure red at `max_entropy` and above, linear in between (see
     [`entropy_color`]); hovering a token shows its entropy. Line breaks show as `↵`, tabs as `→`, tokens that decode
-    to nothing as `∅`.
+    to nothing as `∅`. Each completion shows its reward when recorded, and whether it was correct: a ✓ or ✗ from its
+    `correct` field if it has one, else from its reward when every recorded reward is 0 or 1 (a verifiable reward,
+    such as the countdown task's, is correctness itself); rewards on any other scale show as numbers only.
 
     Args:
         records (`Iterable[dict[str, Any]]` or `str`):
-            Records as written by [`TokenEntropyRecorder`] (`step`, `tokens`, `entropies`, optionally `advantage` and
-            `prompt`), or the path of its JSONL file.
+            Records as written by [`TokenEntropyRecorder`] (`step`, `tokens`, `entropies`, optionally `reward`,
+            `correct`, `advantage` and `prompt`), or the path of its JSONL file.
         output (`str` or `os.PathLike`):
             HTML file to write.
         max_entropy (`float`, *optional*):
@@ -265,6 +276,21 @@ def write_token_entropy_html(
     if not max_entropy > 0:  # all-zero entropies (or a non-positive argument): any positive scale draws them white
         max_entropy = 1.0
     title = title or "Token entropies"
+    rewards = [record.get("reward") for record in records]
+    binary_rewards = any(reward is not None for reward in rewards) and all(
+        reward in (0, 1) for reward in rewards if reward is not None
+    )
+
+    def correct(record: dict[str, Any]) -> bool | None:
+        if isinstance(record.get("correct"), bool):
+            return record["correct"]
+        if binary_rewards and record.get("reward") is not None:
+            return record["reward"] == 1
+        return None
+
+    marks = [correct(record) for record in records]
+    num_marked = sum(mark is not None for mark in marks)
+    correct_note = f", {sum(mark is True for mark in marks)}/{num_marked} correct" if num_marked else ""
 
     by_step: dict[int, list[dict[str, Any]]] = {}
     for record in records:
@@ -278,20 +304,28 @@ def write_token_entropy_html(
         f"<h1>{html.escape(title)}</h1>",
         '<div class="legend">entropy (nats): <span>0</span><span class="bar"></span>'
         f"<span>&ge; {max_entropy:.3g}</span> <span>(white to red, linear; hover a token for its value; "
-        f"{len(records)} completion(s), {len(values)} token(s))</span></div>",
+        f"{len(records)} completion(s){correct_note}, {len(values)} token(s))</span></div>",
     ]
     for step in sorted(by_step):
-        parts.append(f'<h2 id="step-{step}">Step {step}</h2>')
-        for record in by_step[step]:
+        step_marks = [correct(record) for record in by_step[step]]
+        marked = [mark for mark in step_marks if mark is not None]
+        step_note = f" ({sum(marked)}/{len(marked)} correct)" if marked else ""
+        parts.append(f'<h2 id="step-{step}">Step {step}{step_note}</h2>')
+        for record, mark in zip(by_step[step], step_marks, strict=True):
             entropies = record["entropies"]
             finite = [value for value in entropies if math.isfinite(value)]
             meta = [f"{len(entropies)} tokens"]
+            if record.get("reward") is not None:
+                meta.insert(0, f"reward {record['reward']:+.3f}")
             if finite:
                 meta.append(f"mean entropy {sum(finite) / len(finite):.3f}")
             if record.get("advantage") is not None:
                 meta.append(f"advantage {record['advantage']:+.3f}")
             parts.append('<div class="completion">')
-            parts.append(f'<div class="meta">{html.escape(", ".join(meta))}</div>')
+            badge = ""
+            if mark is not None:
+                badge = '<span class="correct">✓ correct</span> ' if mark else '<span class="wrong">✗ wrong</span> '
+            parts.append(f'<div class="meta">{badge}{html.escape(", ".join(meta))}</div>')
             if record.get("prompt"):
                 parts.append(f"<details><summary>prompt</summary><pre>{html.escape(record['prompt'])}</pre></details>")
             spans = []

@@ -14,7 +14,6 @@ is an `llm` plugin), so this module only looks the package up and reads its data
 
 from __future__ import annotations
 
-import argparse
 import copy
 import importlib.metadata
 import importlib.util
@@ -244,12 +243,9 @@ def resolve_smollm2(model_name_or_path: str | None) -> str | None:
 
 def main(argv=None) -> None:
     """`trl-entropy convert-smollm2 [--output-dir DIR] [--dtype float32]`."""
-    parser = argparse.ArgumentParser(prog="trl-entropy convert-smollm2", description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--output-dir", default=None, help=f"Checkpoint directory (default: the cache, {default_smollm2_dir()})."
-    )
-    parser.add_argument("--dtype", default="float32", choices=sorted(_DTYPES), help="Parameter dtype.")
-    args = parser.parse_args(argv)
+    from ..cli import convert_smollm2_parser  # with the CLI, so that `--help` does not wait for torch
+
+    args = convert_smollm2_parser().parse_args(argv)
     start = time.perf_counter()
     output_dir = convert_smollm2(args.output_dir or default_smollm2_dir(), dtype=args.dtype)
     print(f"SmolLM2-135M-Instruct ({args.dtype}) in {output_dir} ({time.perf_counter() - start:.1f}s)")  # noqa: T201

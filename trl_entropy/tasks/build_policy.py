@@ -15,7 +15,6 @@ keeping enough entropy (and enough failures) for GRPO to improve on.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -376,15 +375,10 @@ def main(argv: list[str] | None = None) -> dict:
     Returns:
         `dict`: The build summary.
     """
-    parser = argparse.ArgumentParser(description="Build the tiny Countdown policy (CPU, deterministic).")
-    parser.add_argument("--output-dir", default=TINY_POLICY_PATH)
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="Optimizer steps (the stopping rule).")
-    parser.add_argument("--seconds", type=float, default=None, help="Optional wall-clock cap (not reproducible).")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
-    parser.add_argument("--lr", type=float, default=DEFAULT_LR)
-    parser.add_argument("--eval-every", type=int, default=0, help="Print held-out pass@1 every N steps.")
-    parser.add_argument("--eval-problems", type=int, default=200)
+    from ..cli import build_policy_parser  # with the CLI, so that `trl-entropy build-policy --help` is instant
+
+    parser = build_policy_parser()
+    parser.set_defaults(output_dir=TINY_POLICY_PATH, steps=DEFAULT_STEPS, batch_size=DEFAULT_BATCH_SIZE, lr=DEFAULT_LR)
     args = parser.parse_args(argv)
     return build_policy(
         args.output_dir,
