@@ -43,11 +43,10 @@ process unless OMP_NUM_THREADS is set (then they keep it); see docs/cli.md.
 """
 
 # CPU threads per process of the commands that run torch when the user has not set `OMP_NUM_THREADS`. One thread is
-# what `accelerate launch` and `torchrun` give each process, so a bare `trl-entropy train` runs like the documented
-# `accelerate launch recipes/train.py`. torch's own default (one thread per core) was 4x slower for the tiny recipe on
-# a 2-core machine shared with other work (OpenMP threads wait on each other whenever one of them loses its core) and
-# no faster when the machine was quiet, and the ops of models trained on the CPU here are too small to split; see
-# docs/cli.md for the measurements and how to override.
+# what `accelerate launch` gives each process, so a bare `trl-entropy train` runs like the documented `accelerate
+# launch recipes/train.py`. On the project's shared 2-core machine torch's own default (2 threads there) trained the
+# tiny recipe 2x slower than 1 thread while the machine was busy (5x in wall time in one run) and 1.8x faster in quiet
+# moments: the loss from oversubscription outweighs the gain (docs/cli.md has the measurements).
 DEFAULT_NUM_THREADS = 1
 # Set by `accelerate launch` / `torchrun` (and MPI launchers): processes sharing this machine's cores.
 _LOCAL_PROCESS_COUNT_VARIABLES = ("LOCAL_WORLD_SIZE", "MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE")
