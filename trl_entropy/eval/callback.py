@@ -10,6 +10,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from ..quantization import keep_4bit_training_layout
 from .benchmarks import Benchmark, load_benchmark
 from .evaluator import (
     DEFAULT_MAX_NEW_TOKENS,
@@ -127,7 +128,11 @@ class EvaluationCallback(TrainerCallback):
         tokenizer = trainer.processing_class
         tokenizer = getattr(tokenizer, "tokenizer", tokenizer)  # a processor wraps the tokenizer
         start = time.perf_counter()
-        with unwrap_model_for_generation(trainer.model_wrapped, accelerator) as model:
+        # A 4-bit policy must not be repacked for inference by these eval-mode forwards (it trains on afterwards).
+        with (
+            unwrap_model_for_generation(trainer.model_wrapped, accelerator) as model,
+            keep_4bit_training_layout(model),
+        ):
             was_training = model.training
             model.eval()
             prompts = [self.benchmark.build_prompt(problem, tokenizer) for problem in self.benchmark.problems]

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from ..quantization import keep_4bit_training_layout
 from .names import DATASET_NAME, TINY_POLICY_NAME, TINY_POLICY_PATH  # noqa: F401 (re-exported)
 
 
@@ -440,7 +441,8 @@ def evaluate_pass_at_1(
     devices = [model.device.index or 0] if model.device.type == "cuda" else []
     sampled_correct, greedy_correct = 0.0, 0.0
     prompts_per_call = max(1, batch_size // num_samples)
-    with torch.random.fork_rng(devices=devices):
+    # A 4-bit policy in training must not be repacked for inference by its eval-mode forwards (see the helper).
+    with torch.random.fork_rng(devices=devices), keep_4bit_training_layout(model):
         torch.manual_seed(seed)
         for start in range(0, len(problems), prompts_per_call):
             chunk = problems[start : start + prompts_per_call]
