@@ -353,6 +353,12 @@ def test_recorder_writes_the_entropies_of_the_trained_policy(tokenizer, prompt_d
         assert sum(values) / len(values) == pytest.approx(logged[step]["entropy"], abs=1e-4)
         # TRL's group-normalised advantages (2 groups of 4), before any shaping: they sum to zero.
         assert sum(record["advantage"] for record in step_records) == pytest.approx(0.0, abs=1e-4)
+        # Each completion's reward, from the trainer: the step's logged mean reward is their mean.
+        rewards = [record["reward"] for record in step_records]
+        assert sum(rewards) / len(rewards) == pytest.approx(logged[step]["reward"], abs=1e-6)
+        # The countdown reward scores each completion 0 or 1.
+        for record in step_records:
+            assert record["reward"] in (0.0, 1.0)
         assert all(record["prompt"] for record in step_records)
 
     page = tmp_path / "page.html"

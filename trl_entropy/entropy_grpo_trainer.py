@@ -45,6 +45,8 @@ from .token_entropy import TokenEntropyRecorder
 
 
 METRIC_PREFIX = "entropy/"
+# Batch key of the weighted reward of each completion, added for a `TokenEntropyRecorder` only.
+COMPLETION_REWARDS_KEY = "trl_entropy_completion_rewards"
 # GRPOTrainer.__init__'s parameters after (self, model, reward_funcs, args), in order.
 _GRPO_INIT_PARAMETERS_AFTER_ARGS = tuple(inspect.signature(GRPOTrainer.__init__).parameters)[4:]
 
@@ -330,8 +332,26 @@ class EntropyGRPOTrainer(GRPOTrainer):
                 inputs["advantages"] = shaped.detach()
         return per_token_logps, entropies, aux_loss
 
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        # Gathered over all processes; kept only for the token recorder's per-completion rewards below.
+        self._last_rewards_per_func = rewards_per_func
+        return rewards_per_func
+
     def _generate_and_score_completions(self, inputs):
+        self._last_rewards_per_func = None
         batch = super()._generate_and_score_completions(inputs)
+        if self._last_rewards_per_func is not None and self._has_token_entropy_recorder():
+            # The weighted reward of each local completion, as TRL sums it for the logged `reward`; TRL's shuffle and
+            # split carry it along with the other (B, ...) tensors. NaN where no reward function scored a completion.
+            per_func = self._last_rewards_per_func
+            weights = self.reward_weights.to(per_func.device).unsqueeze(0)
+            rewards = (per_func * weights).nansum(dim=1)
+            rewards[per_func.isnan().all(dim=1)] = torch.nan
+            num_local = batch["completion_ids"].size(0)
+            start = self.accelerator.process_index * num_local
+            batch[COMPLETION_REWARDS_KEY] = rewards[start : start + num_local]
+        self._last_rewards_per_func = None
         mode = "train" if self.model.training else "eval"
         self._log_curriculum_batch(inputs, mode)
         for shaper in self.advantage_shapers:
@@ -404,7 +424,11 @@ class EntropyGRPOTrainer(GRPOTrainer):
                     advantages=inputs.get("advantages"),
                     prompt_ids=inputs.get("prompt_ids"),
                     prompt_mask=inputs.get("prompt_mask"),
+                    rewards=inputs.get(COMPLETION_REWARDS_KEY),
                 )
+
+    def _has_token_entropy_recorder(self) -> bool:
+        return any(isinstance(callback, TokenEntropyRecorder) for callback in self.callback_handler.callbacks)
 
     def _log_curriculum_batch(self, inputs: list[dict[str, Any]], mode: str) -> None:
         # Prompts of a `SemanticEntropyCurriculum` carry their score and stage; every process reads the same dataset,
