@@ -1,5 +1,5 @@
 # Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
-"""Every recipe under recipes/ parses, with the parser the recipe script uses."""
+"""Every recipe under recipes/ parses, with the parser the recipe script uses (`test_recipe_runs.py` runs them)."""
 
 from pathlib import Path
 
