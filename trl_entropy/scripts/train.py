@@ -858,7 +858,7 @@ def train_or_explain_interrupt(trainer, training_args, argv: Sequence[str]) -> N
                     f"(save_strategy {training_args.save_strategy!s}; `--save_strategy steps --save_steps N` saves "
                     "checkpoints to resume from)."
                 )
-            print(message, file=sys.stderr)
+            print("\n" + message, file=sys.stderr)  # after the progress bar's line
         raise SystemExit(130) from None
 
 
