@@ -93,3 +93,28 @@ def test_qlora_recipe_with_in_training_evaluation_and_token_entropies(tmp_path):
     assert {record["step"] for record in records} == {1, 2}
     assert json.loads((tmp_path / "task_eval.json").read_text())["num_problems"] == 4
     assert not has_cpu_inference_layout(trainer.model)
+
+
+def test_trainer_keeps_its_4bit_policy_trainable_after_any_eval_mode_forward(qlora_policy, tokenizer, tmp_path):
+    # TRL's own evaluation loop, an evaluation of the in-memory model or a user callback may run eval-mode forwards
+    # without the context: the trainer's model is never repacked, and the next training step still has gradients.
+    from conftest import cpu_grpo_kwargs
+    from trl import GRPOConfig
+
+    from trl_entropy import EntropyGRPOTrainer
+    from trl_entropy.tasks import build_dataset, countdown_reward
+
+    trainer = EntropyGRPOTrainer(
+        model=qlora_policy,
+        reward_funcs=countdown_reward,
+        args=GRPOConfig(**cpu_grpo_kwargs(tmp_path)),
+        train_dataset=build_dataset(split="train", n=8, seed=0),
+        processing_class=tokenizer,
+    )
+    input_ids = tokenizer(["3 12 11=135:"], return_tensors="pt", add_special_tokens=False)["input_ids"]
+    trainer.model.eval()
+    with torch.no_grad():
+        trainer.model(input_ids=input_ids)
+    assert not has_cpu_inference_layout(trainer.model)
+    torch.nn.init.normal_(trainer.model.base_model.model.model.layers[0].self_attn.q_proj.lora_B["default"].weight)
+    assert first_layer_lora_grad(trainer.model, input_ids) > 0

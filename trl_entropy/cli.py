@@ -105,15 +105,15 @@ def _cpu_count() -> int | None:
 def configure_threads(announce: bool = True) -> int | None:
     """
     Apply [`choose_num_threads`] to this process before torch is imported: set `OMP_NUM_THREADS` (inherited by any
-    subprocess) when the user has not. If the caller has already imported torch, its thread count is left as it is.
-    With `announce`, print one line to stderr (on the first local process only).
+    subprocess) when the user has not. If the caller has already imported torch, its thread count is left as it is,
+    silently. Otherwise, with `announce`, print one line to stderr (on the first local process only).
 
     Returns:
         `int` or `None`: The thread count chosen.
     """
-    if "torch" in sys.modules:  # imported by the calling program (a notebook, a test), which made its own choice
-        torch = sys.modules["torch"]
-        threads, reason = torch.get_num_threads(), "torch was imported before this command, its setting kept"
+    if "torch" in sys.modules:
+        # Imported by the calling program (a notebook, a test), which made its own choice: nothing to say either.
+        return sys.modules["torch"].get_num_threads()
     else:
         threads, reason = choose_num_threads(os.environ, _cpu_count())
         if threads is not None and not os.environ.get("OMP_NUM_THREADS", "").strip():

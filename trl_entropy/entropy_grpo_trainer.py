@@ -39,6 +39,7 @@ from .model_card import (
     describe_base_model,
     write_model_card,
 )
+from .quantization import disable_cpu_inference_repacking
 from .shaper import AdvantageShaper
 from .stage_detector import StageDetector
 from .token_entropy import TokenEntropyRecorder
@@ -125,6 +126,8 @@ class EntropyGRPOTrainer(GRPOTrainer):
         own = [getattr(self, name) for name in self._stateful_callback_attributes]
         callbacks = [*(callbacks or []), *own]
         super().__init__(model, reward_funcs, args=args, callbacks=callbacks, **kwargs)
+        # A 4-bit policy must not be repacked into bitsandbytes' inference-only CPU layout by any eval-mode forward.
+        disable_cpu_inference_repacking(self.model)
 
     def build_stateful_callbacks(self, args) -> None:
         """Create the stateful callbacks a subclass lists in `_stateful_callback_attributes` (besides the stage

@@ -53,3 +53,22 @@ def has_cpu_inference_layout(model: torch.nn.Module) -> bool:
         getattr(getattr(getattr(module, "weight", None), "quant_state", None), "packing_format_for_cpu", False)
         for module in model.modules()
     )
+
+
+def disable_cpu_inference_repacking(model: torch.nn.Module) -> int:
+    r"""
+    Keep every 4-bit layer of a policy that is trained in its training layout for good: clear the flag that lets
+    bitsandbytes repack a layer on an eval-mode forward (see [`keep_4bit_training_layout`]).
+
+    [`~trl_entropy.EntropyGRPOTrainer`] calls it on its model, so that no eval-mode generation during training can
+    break the next step, whichever path it takes (TRL's own evaluation loop, an evaluation of the in-memory model, a
+    user callback). Eval-mode forwards then dequantise as training forwards do: slower on the CPU than the packed
+    kernel, and unchanged on GPUs, where bitsandbytes never repacks.
+
+    Returns:
+        `int`: The number of layers whose flag was cleared.
+    """
+    layers = [module for module in model.modules() if getattr(module, _REPACKING_FLAG, False)]
+    for layer in layers:
+        setattr(layer, _REPACKING_FLAG, False)
+    return len(layers)
