@@ -39,6 +39,13 @@ from .model_card import (
     describe_base_model,
     write_model_card,
 )
+from .position_metrics import (
+    POSITION_LABELS_KEY,
+    TASK_METRIC_PREFIX,
+    TOKEN_VALUE_KINDS,
+    PositionMetrics,
+    position_metric_sums,
+)
 from .quantization import disable_cpu_inference_repacking
 from .shaper import AdvantageShaper
 from .stage_detector import StageDetector
@@ -65,6 +72,8 @@ class _LossPass:
     hidden_states: torch.Tensor | None = None
     # name -> (sum, count) of this micro-batch; reduced across processes once, at the end of the pass
     metrics: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+    # name -> ((B, T) tensor, kind) published by the method with `record_token_values`, for the position metrics
+    token_values: dict[str, tuple[torch.Tensor, str]] = field(default_factory=dict)
 
 
 class EntropyGRPOTrainer(GRPOTrainer):
@@ -233,6 +242,27 @@ class EntropyGRPOTrainer(GRPOTrainer):
             torch.as_tensor(count, dtype=torch.float32, device=device).detach().reshape(()),
         )
 
+    def record_token_values(self, name: str, values: torch.Tensor, kind: str = "value") -> None:
+        r"""
+        Publish a per-token tensor of the current micro-batch for position-level diagnostics. It is kept (detached)
+        for this loss pass only and used only when a [`~trl_entropy.PositionMetrics`] callback is attached, which
+        then logs its mean at decision and forced positions (`kind="value"`) or the precision and recall of the
+        positions it selects (`kind="selection"`, selected where the value is at least 0.5).
+
+        Args:
+            name (`str`):
+                Name of the tensor in the logged metrics, e.g. `"paec_mask"`.
+            values (`torch.Tensor`):
+                `(B, T)` tensor aligned with the completion tokens.
+            kind (`str`, *optional*, defaults to `"value"`):
+                `"value"` or `"selection"`.
+        """
+        if self._loss_pass is None:
+            raise RuntimeError("`record_token_values` can only be called from `shape_advantages` or `extra_loss`.")
+        if kind not in TOKEN_VALUE_KINDS:
+            raise ValueError(f"`kind` must be one of {TOKEN_VALUE_KINDS}, got {kind!r}.")
+        self._loss_pass.token_values[name] = (values.detach(), kind)
+
     def loss_pass_hidden_states(self) -> torch.Tensor:
         r"""
         Final hidden states (the LM head's input) of the completion positions in the current loss pass, `(B, T, H)`,
@@ -276,6 +306,7 @@ class EntropyGRPOTrainer(GRPOTrainer):
                 if self.model.training:
                     extra = extra / self.current_gradient_accumulation_steps
                 loss = loss + extra
+            self._log_position_metrics(loss_pass)
         return loss
 
     @contextlib.contextmanager
@@ -355,6 +386,10 @@ class EntropyGRPOTrainer(GRPOTrainer):
             start = self.accelerator.process_index * num_local
             batch[COMPLETION_REWARDS_KEY] = rewards[start : start + num_local]
         self._last_rewards_per_func = None
+        position_metrics = self._position_metrics_callback()
+        if position_metrics is not None:
+            # Labelled once per generation, in the rows' dataset order; TRL's shuffle and split carry the labels along.
+            batch[POSITION_LABELS_KEY] = position_metrics.label(inputs, batch["completion_ids"], self.processing_class)
         mode = "train" if self.model.training else "eval"
         self._log_curriculum_batch(inputs, mode)
         for shaper in self.advantage_shapers:
@@ -429,6 +464,17 @@ class EntropyGRPOTrainer(GRPOTrainer):
                     prompt_mask=inputs.get("prompt_mask"),
                     rewards=inputs.get(COMPLETION_REWARDS_KEY),
                 )
+
+    def _position_metrics_callback(self) -> PositionMetrics | None:
+        return next((cb for cb in self.callback_handler.callbacks if isinstance(cb, PositionMetrics)), None)
+
+    def _log_position_metrics(self, loss_pass: _LossPass) -> None:
+        labels = loss_pass.inputs.get(POSITION_LABELS_KEY)
+        if labels is None:
+            return
+        sums = position_metric_sums(labels, loss_pass.mask, loss_pass.entropies, loss_pass.token_values)
+        for name, (total, count) in sums.items():
+            self.log_metric(name, total, count, prefix=TASK_METRIC_PREFIX)
 
     def _has_token_entropy_recorder(self) -> bool:
         return any(isinstance(callback, TokenEntropyRecorder) for callback in self.callback_handler.callbacks)

@@ -49,6 +49,7 @@ class EntropyAdvantageShaper(AdvantageShaper):
         trainer.log_metric("advantage_psi_mean", (psi * mask).sum(), mask.sum())
         trainer.log_metric("advantage_psi_ratio", (psi / abs_adv.clamp(min=1e-12) * nonzero).sum(), nonzero.sum())
         trainer.log_metric("advantage_clip_frac", (clip_binds * nonzero).sum(), nonzero.sum())
+        trainer.record_token_values("entropy_advantage_psi", psi)
         return shaped
 
 

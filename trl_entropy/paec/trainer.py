@@ -174,6 +174,7 @@ class PAECGRPOTrainer(EntropyGRPOTrainer):
             penalty = paec_penalty(entropies, weights, mask, floor, options["paec_beta"])
 
         num_valid = mask.sum()
+        self.record_token_values("paec_mask", weights, kind="selection")
         self.log_metric("paec_masked_entropy", masked_sum, weight_sum)
         unmasked = (1 - weights) * mask
         self.log_metric("paec_unmasked_entropy", (unmasked * detached).sum(), unmasked.sum())

@@ -125,6 +125,7 @@ class SENTGRPOTrainer(EntropyGRPOTrainer):
         penalty = per_token.sum() / num_valid.clamp(min=1)
 
         constrained = selection.high_cov | selection.low_cov
+        self.record_token_values("sent_selected", constrained.float(), kind="selection")
         self.log_metric("sent_kl_penalty", penalty.detach(), 1.0)
         self.log_metric("sent_high_share", selection.high_cov.sum(), num_valid)
         self.log_metric("sent_low_share", selection.low_cov.sum(), num_valid)
