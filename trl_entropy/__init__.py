@@ -23,6 +23,7 @@ _EXPORTS = {
     "PPLShapingGRPOTrainer": "ppl_shaping",
     "PPOConfig": "ppo",
     "PPOTrainer": "ppo",
+    "PositionMetrics": "position_metrics",
     "PositionShapingGRPOConfig": "position_shaping",
     "PositionShapingGRPOTrainer": "position_shaping",
     "SENTGRPOConfig": "sent",
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from .entropy_advantage import EntropyAdvantageGRPOConfig, EntropyAdvantageGRPOTrainer
     from .entropy_grpo_trainer import EntropyGRPOTrainer
     from .paec import PAECGRPOConfig, PAECGRPOTrainer
+    from .position_metrics import PositionMetrics
     from .position_shaping import PositionShapingGRPOConfig, PositionShapingGRPOTrainer
     from .ppl_shaping import PPLShapingGRPOConfig, PPLShapingGRPOTrainer
     from .ppo import EntropyAdvantagePPOConfig, EntropyAdvantagePPOTrainer, PPOConfig, PPOTrainer
