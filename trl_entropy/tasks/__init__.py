@@ -1,4 +1,8 @@
-"""Embedded default tasks: the Countdown arithmetic task and its tiny shipped policy."""
+"""Embedded default tasks: the Countdown arithmetic task and its tiny shipped policy, and Countdown in steps.
+
+The step-by-step task's names that would clash with Countdown's (`build_dataset`, `score_completion`, `solve`, ...)
+are only in its module, `trl_entropy.tasks.countdown_steps`; the others are exported here too.
+"""
 
 import importlib
 from typing import TYPE_CHECKING
@@ -9,17 +13,26 @@ from typing import TYPE_CHECKING
 _EXPORTS = {
     "SPLITS": "countdown",
     "TINY_POLICY_PATH": "countdown",
+    "TINY_STEPS_POLICY_PATH": "countdown_steps",
     "build_dataset": "countdown",
+    "count_solutions": "countdown_steps",
     "countdown_reward": "countdown",
+    "countdown_steps_reward": "countdown_steps",
     "evaluate_pass_at_1": "countdown",
     "format_prompt": "countdown",
     "generate_problems": "countdown",
+    "label_batch": "countdown_steps",
+    "label_completion": "countdown_steps",
     "load_tiny_policy": "countdown",
     "num_problems": "countdown",
     "parse_expression": "countdown",
+    "parse_steps": "countdown_steps",
+    "position_classes": "countdown_steps",
+    "random_solution": "countdown_steps",
     "sample_problems": "countdown",
     "score_completion": "countdown",
     "solve": "countdown",
+    "viable_next": "countdown_steps",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -39,6 +52,17 @@ if TYPE_CHECKING:
         sample_problems,
         score_completion,
         solve,
+    )
+    from .countdown_steps import (
+        TINY_STEPS_POLICY_PATH,
+        count_solutions,
+        countdown_steps_reward,
+        label_batch,
+        label_completion,
+        parse_steps,
+        position_classes,
+        random_solution,
+        viable_next,
     )
 
 

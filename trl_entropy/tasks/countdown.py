@@ -14,26 +14,23 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import itertools
 import json
 import random
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from ..quantization import keep_4bit_training_layout
 from .names import DATASET_NAME, TINY_POLICY_NAME, TINY_POLICY_PATH  # noqa: F401 (re-exported)
+from .splits import SPLITS, TEST_FRACTION, ProblemSplits  # noqa: F401 (re-exported)
 
 
 MIN_NUMBER = 1
 MAX_NUMBER = 12
 NUM_NUMBERS = 3
 OPERATORS = ("+", "-", "*")
-SPLITS = ("train", "test")
-# Share of canonical problem keys held out for evaluation. The split is a pure function of the key, so no seed can
-# ever move a test problem into the train split.
-TEST_FRACTION = 0.2
 # Special-token texts of the shipped tokenizer; completions decoded without `skip_special_tokens` may contain them.
 EOS_TEXT = "<eos>"
 PAD_TEXT = "<pad>"
@@ -102,13 +99,17 @@ def parse_expression(text: str) -> tuple[list[int], int] | None:
     return values, total
 
 
-def _clean_completion(completion: str) -> str:
+def _cut_at_special_tokens(completion: str) -> str:
     # Text after the first special token is not part of the answer (generation would have stopped at EOS).
     for marker in (EOS_TEXT, PAD_TEXT):
         index = completion.find(marker)
         if index != -1:
             completion = completion[:index]
-    return completion.strip()
+    return completion
+
+
+def _clean_completion(completion: str) -> str:
+    return _cut_at_special_tokens(completion).strip()
 
 
 def score_completion(completion: str, numbers: list[int], target: int) -> float:
@@ -170,8 +171,13 @@ def countdown_reward(
     Returns:
         `list[float]`: One reward per completion.
     """
+    return _score_batch(score_completion, completions, numbers, target)
+
+
+def _score_batch(score: Callable[[str, list[int], int], float], completions, numbers, target) -> list[float]:
+    # One reward per completion; shared by the reward functions of the tasks with `numbers` and `target` columns.
     return [
-        score_completion(_completion_text(completion), nums, tgt)
+        score(_completion_text(completion), nums, tgt)
         for completion, nums, tgt in zip(completions, numbers, target, strict=True)
     ]
 
@@ -204,13 +210,6 @@ def format_prompt(numbers: list[int], target: int) -> str:
     return " ".join(str(int(n)) for n in numbers) + f"={int(target)}:"
 
 
-def _split_of(key: tuple[tuple[int, ...], int]) -> str:
-    # A stable hash (not Python's salted `hash`) of the canonical key decides the split once and for all.
-    numbers, target = key
-    digest = hashlib.sha256(f"{','.join(map(str, numbers))}={target}".encode()).digest()
-    return "test" if int.from_bytes(digest[:8], "big") % 1000 < TEST_FRACTION * 1000 else "train"
-
-
 @functools.lru_cache(maxsize=1)
 def _all_problems() -> dict[tuple[tuple[int, ...], int], tuple[str, ...]]:
     # Exhaustive enumeration: 364 multisets x distinct orderings x 9 operator pairs, a few thousand expressions.
@@ -227,13 +226,6 @@ def _all_problems() -> dict[tuple[tuple[int, ...], int], tuple[str, ...]]:
     return {key: tuple(sorted(expressions)) for key, expressions in sorted(table.items())}
 
 
-@functools.lru_cache(maxsize=len(SPLITS))
-def _split_keys(split: str) -> tuple[tuple[tuple[int, ...], int], ...]:
-    if split not in SPLITS:
-        raise ValueError(f"Unknown split {split!r}; expected one of {SPLITS}.")
-    return tuple(key for key in _all_problems() if _split_of(key) == split)
-
-
 def num_problems(split: str = "train") -> int:
     """
     Number of distinct problems (canonical keys) in a split.
@@ -245,7 +237,7 @@ def num_problems(split: str = "train") -> int:
     Returns:
         `int`: Size of the split.
     """
-    return len(_split_keys(split))
+    return len(_PROBLEMS.keys(split))
 
 
 def solve(numbers: list[int], target: int) -> list[str]:
@@ -277,6 +269,10 @@ def _make_problem(key: tuple[tuple[int, ...], int], rng: random.Random) -> dict[
     }
 
 
+# Draws seeded with "countdown-..." strings, so they are the ones this module made before the split code was shared.
+_PROBLEMS = ProblemSplits("countdown", _all_problems, _make_problem)
+
+
 def generate_problems(n: int, seed: int, split: str = "train") -> list[dict[str, Any]]:
     """
     Draws distinct Countdown problems from a split, deterministically.
@@ -297,12 +293,7 @@ def generate_problems(n: int, seed: int, split: str = "train") -> list[dict[str,
         `list[dict]`: Problems with keys `numbers` (`list[int]`), `target` (`int`), `prompt` (`str`) and `solutions`
         (`list[str]`, all valid expressions, sorted).
     """
-    keys = list(_split_keys(split))
-    if not 0 <= n <= len(keys):
-        raise ValueError(f"Split {split!r} has {len(keys)} distinct problems; cannot draw n={n}.")
-    rng = random.Random(f"countdown-{split}-{seed}")
-    chosen = rng.sample(keys, n)
-    return [_make_problem(key, rng) for key in chosen]
+    return _PROBLEMS.generate(n, seed, split)
 
 
 def sample_problems(n: int, seed: int, split: str = "train") -> list[dict[str, Any]]:
@@ -320,9 +311,7 @@ def sample_problems(n: int, seed: int, split: str = "train") -> list[dict[str, A
     Returns:
         `list[dict]`: Problems in the same format as [`generate_problems`].
     """
-    keys = _split_keys(split)
-    rng = random.Random(f"countdown-stream-{split}-{seed}")
-    return [_make_problem(keys[rng.randrange(len(keys))], rng) for _ in range(n)]
+    return _PROBLEMS.sample(n, seed, split)
 
 
 def build_dataset(split: str = "train", n: int | None = None, seed: int = 0):
@@ -341,16 +330,7 @@ def build_dataset(split: str = "train", n: int | None = None, seed: int = 0):
         `datasets.Dataset`: Columns `prompt` (`str`), `numbers` (`list[int]`) and `target` (`int`). Solutions are left
         out to keep TRL batches small; use [`solve`] if needed.
     """
-    from datasets import Dataset
-
-    problems = generate_problems(num_problems(split) if n is None else n, seed=seed, split=split)
-    return Dataset.from_dict(
-        {
-            "prompt": [p["prompt"] for p in problems],
-            "numbers": [p["numbers"] for p in problems],
-            "target": [p["target"] for p in problems],
-        }
-    )
+    return _PROBLEMS.dataset(split, n, seed)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -408,9 +388,10 @@ def evaluate_pass_at_1(
     max_new_tokens: int = 12,
     batch_size: int = 256,
     seed: int = 0,
+    score: Callable[[str, list[int], int], float] = score_completion,
 ) -> dict[str, float]:
     """
-    Measures sampled pass@1 and greedy accuracy of a policy on Countdown problems.
+    Measures sampled pass@1 and greedy accuracy of a policy on Countdown problems (or another task's, with `score`).
 
     The global torch RNG state is restored afterwards, so evaluating does not perturb a surrounding training run.
 
@@ -426,11 +407,15 @@ def evaluate_pass_at_1(
         temperature (`float`, *optional*, defaults to `1.0`):
             Sampling temperature (no top-k/top-p truncation).
         max_new_tokens (`int`, *optional*, defaults to `12`):
-            Generation length cap; the longest answer is 8 characters plus EOS.
+            Generation length cap; the longest Countdown answer is 8 characters plus EOS.
         batch_size (`int`, *optional*, defaults to `256`):
             Number of sequences generated per `generate` call.
         seed (`int`, *optional*, defaults to `0`):
             Seed for sampling.
+        score (`Callable[[str, list[int], int], float]`, *optional*, defaults to [`score_completion`]):
+            Scorer of one completion, called as `score(completion, numbers, target)` and returning `1.0` when it is
+            correct; another task with the same problem fields (e.g. `trl_entropy.tasks.countdown_steps`) passes
+            its own.
 
     Returns:
         `dict`: `pass_at_1` (mean correctness over all samples), `greedy_accuracy` (greedy decoding) and
@@ -452,12 +437,12 @@ def evaluate_pass_at_1(
                 # `generate` returns the samples of each prompt contiguously.
                 for index, completion in enumerate(completions):
                     problem = chunk[index // num_samples]
-                    sampled_correct += score_completion(completion, problem["numbers"], problem["target"])
+                    sampled_correct += score(completion, problem["numbers"], problem["target"])
         for start in range(0, len(problems), batch_size):
             chunk = problems[start : start + batch_size]
             completions = _generate(model, tokenizer, [p["prompt"] for p in chunk], False, None, max_new_tokens, 1)
             for problem, completion in zip(chunk, completions, strict=True):
-                greedy_correct += score_completion(completion, problem["numbers"], problem["target"])
+                greedy_correct += score(completion, problem["numbers"], problem["target"])
     model.train(was_training)
     count = len(problems)
     return {
