@@ -26,6 +26,11 @@ def tokenizer():
 @pytest.fixture
 def tiny_model(tokenizer):
     """A randomly initialised 2-layer Qwen2 over the countdown character vocabulary (a few thousand parameters)."""
+    return build_tiny_model(tokenizer)
+
+
+def build_tiny_model(tokenizer):
+    """A randomly initialised (seed 0) 2-layer Qwen2 over a tokenizer's vocabulary, with its special token ids."""
     torch.manual_seed(0)
     config = Qwen2Config(
         vocab_size=len(tokenizer),
@@ -57,6 +62,16 @@ def generated(monkeypatch):
 
     monkeypatch.setattr(evaluator, "generate_hf", counting)
     return calls
+
+
+def fixed_completions(monkeypatch, completions):
+    """Replace sampling by fixed completions: `completions[prompt]` is the list of samples of that prompt."""
+    from trl_entropy.eval import evaluator
+
+    def generate(model, tokenizer, prompts, num_samples, *args):
+        return [[{"text": text, "num_tokens": 3, "truncated": False} for text in completions[p]] for p in prompts]
+
+    monkeypatch.setattr(evaluator, "generate_hf", generate)
 
 
 @pytest.fixture(scope="session")

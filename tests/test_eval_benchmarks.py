@@ -112,11 +112,22 @@ def write_copy(rows, directory, fmt):
 
 class TestRegistry:
     def test_names_and_defaults(self):
-        assert list(BENCHMARKS) == ["aime24", "aime25", "amc23", "math500", "minerva", "countdown", "offline-math"]
+        assert list(BENCHMARKS) == [
+            "aime24",
+            "aime25",
+            "amc23",
+            "math500",
+            "minerva",
+            "countdown",
+            "countdown-steps",
+            "offline-math",
+        ]
         assert (BENCHMARKS["math500"].hub_id, BENCHMARKS["math500"].split) == ("HuggingFaceH4/MATH-500", "test")
         assert (BENCHMARKS["aime24"].hub_id, BENCHMARKS["aime24"].split) == ("HuggingFaceH4/aime_2024", "train")
-        assert all(spec.kind == "math" for name, spec in BENCHMARKS.items() if name != "countdown")
-        assert BENCHMARKS["countdown"].kind == "countdown" and BENCHMARKS["countdown"].hub_id is None
+        embedded = ("countdown", "countdown-steps")
+        assert all(spec.kind == "math" for name, spec in BENCHMARKS.items() if name not in embedded)
+        for name in embedded:
+            assert BENCHMARKS[name].kind == name and BENCHMARKS[name].hub_id is None
 
     def test_unknown_name(self):
         with pytest.raises(ValueError, match="Unknown benchmark 'gsm9k'; known benchmarks: aime24, aime25, amc23"):

@@ -209,7 +209,7 @@ def test_help_shows_defaults(capsys):
     assert exit_info.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
     for shown in ("(default: 8)", "(default: 0.6)", "(default: 0.95)", "(default: 64)", "(default: countdown)",
-                  "default: 12 for countdown, 2048 for math benchmarks"):  # fmt: skip
+                  "default: 12 for countdown, 26 for countdown-steps, 2048 for math benchmarks"):  # fmt: skip
         assert shown in text
     assert "(default: None)" not in text
 

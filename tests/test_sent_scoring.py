@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import fixed_completions
 from datasets import Dataset, load_from_disk
 
 from trl_entropy.eval import evaluator
@@ -242,15 +243,6 @@ def test_conversational_prompts_go_through_the_chat_template(
         score(dataset, tmp_path / "other", model=tiny_model, tokenizer=tokenizer)
 
 
-def fixed_completions(monkeypatch, completions):
-    """Replace sampling by fixed completions: `completions[prompt]` is the list of samples of that prompt."""
-
-    def generate(model, tokenizer, prompts, num_samples, *args):
-        return [[{"text": text, "num_tokens": 3, "truncated": False} for text in completions[p]] for p in prompts]
-
-    monkeypatch.setattr(evaluator, "generate_hf", generate)
-
-
 def test_math_task(tmp_path, tiny_model, tokenizer, monkeypatch):
     dataset = Dataset.from_dict({"prompt": ["What is 1/2?", "What is 2+2?"], "answer": ["1/2", "4"]})
     fixed_completions(
@@ -339,7 +331,11 @@ def test_vllm_backend(tmp_path, monkeypatch):
         (dict(backend="sglang"), ValueError, r"`backend` must be one of \('hf', 'vllm'\), got 'sglang'"),
         (dict(seed=-1), ValueError, r"`seed` must be an integer >= 0, got -1"),
         (dict(no_answer="skip"), ValueError, r"`no_answer` must be one of \('cluster', 'singleton', 'ignore'\)"),
-        (dict(task="gsm8k"), ValueError, r"`task` must be one of \('auto', 'countdown', 'math'\) or a callable"),
+        (
+            dict(task="gsm8k"),
+            ValueError,
+            r"`task` must be one of \('auto', 'countdown', 'countdown-steps', 'math'\) or a callable",
+        ),
         (dict(equivalent="=="), ValueError, r"`equivalent` must be a callable"),
     ],
 )

@@ -28,7 +28,14 @@ from trl.trainer.utils import get_config_model_id
 
 from .fingerprint import fingerprint_matches, short_fingerprint, weight_files, weights_fingerprint
 from .plotting import CURVE_GROUPS, DEFAULT_CURVES, is_matplotlib_available, plot_training_curves
-from .tasks.names import DATASET_NAME, TINY_POLICY_NAME, TINY_POLICY_PATH
+from .tasks.names import (
+    DATASET_NAME,
+    STEPS_DATASET_NAME,
+    TINY_POLICY_NAME,
+    TINY_POLICY_PATH,
+    TINY_STEPS_POLICY_NAME,
+    TINY_STEPS_POLICY_PATH,
+)
 
 
 SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -36,7 +43,8 @@ SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 # taken from a card found next to it; never guessed.
 TINY_POLICY_LICENSE = "apache-2.0"  # part of the trl-entropy package, Apache 2.0
 SMOLLM2_LICENSE = "apache-2.0"  # the license of HuggingFaceTB/SmolLM2-135M-Instruct on the Hub
-# Dataset names of trl-entropy's own generated sets (`trl-entropy/countdown`, `trl-entropy/offline-math`): not Hub
+# Dataset names of trl-entropy's own generated sets (`trl-entropy/countdown`, `trl-entropy/countdown-steps`,
+# `trl-entropy/offline-math`): not Hub
 # datasets, so never listed as `datasets` in the front matter.
 LOCAL_DATASET_PREFIX = "trl-entropy/"
 
@@ -274,12 +282,22 @@ def describe_base_model(model_id: str | None) -> dict[str, Any]:
     if not os.path.isdir(model_id):  # a Hub id
         return {"base_model": model_id, "text": f"`{model_id}`", "license": None, "portable_name": model_id}
     name = os.path.basename(os.path.normpath(model_id))
-    if os.path.realpath(model_id) == os.path.realpath(TINY_POLICY_PATH):
+    shipped = {
+        os.path.realpath(TINY_POLICY_PATH): (TINY_POLICY_NAME, "countdown", TINY_POLICY_PATH),
+        os.path.realpath(TINY_STEPS_POLICY_PATH): (
+            TINY_STEPS_POLICY_NAME,
+            "step-by-step countdown",
+            TINY_STEPS_POLICY_PATH,
+        ),
+    }
+    if os.path.realpath(model_id) in shipped:
+        portable_name, task, path = shipped[os.path.realpath(model_id)]
         return {
             "base_model": None,  # not a Hub repository
-            "text": f"`{TINY_POLICY_NAME}`, the tiny countdown policy shipped in `trl_entropy/policies/tiny_countdown`",
+            "text": f"`{portable_name}`, the tiny {task} policy shipped in "
+            f"`trl_entropy/policies/{os.path.basename(path)}`",
             "license": TINY_POLICY_LICENSE,
-            "portable_name": TINY_POLICY_NAME,
+            "portable_name": portable_name,
         }
     if os.path.isfile(os.path.join(model_id, "trl_entropy_conversion.json")):
         # A local conversion of SmolLM2-135M-Instruct's GGUF file (`trl-entropy convert-smollm2`): name the Hub model
@@ -369,6 +387,11 @@ def card_inputs(
         dataset = {
             "name": None,  # not a Hub dataset
             "description": "the embedded countdown task (`trl_entropy.tasks.countdown`, train split)",
+        }
+    elif dataset_name == STEPS_DATASET_NAME:
+        dataset = {
+            "name": None,
+            "description": "the embedded step-by-step countdown task (`trl_entropy.tasks.countdown_steps`, train split)",
         }
     elif dataset_name and os.path.isdir(dataset_name):  # a `save_to_disk` folder: not a Hub dataset either
         dataset = {

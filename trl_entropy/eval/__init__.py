@@ -7,6 +7,7 @@ Importing this package stays light: `math-verify` (and with it sympy) is importe
 
 from .answers import (
     CountdownGrader,
+    CountdownStepsGrader,
     GradedSample,
     MathGrader,
     cluster_answers,
@@ -35,6 +36,7 @@ __all__ = [
     "Benchmark",
     "BenchmarkSpec",
     "CountdownGrader",
+    "CountdownStepsGrader",
     "EvaluationCallback",
     "GradedSample",
     "MathGrader",

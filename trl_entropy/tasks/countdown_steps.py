@@ -165,19 +165,37 @@ def score_completion(completion: str, numbers: list[int], target: int) -> float:
         within the rules (non-negative, at most `MAX_RESULT`) and the last step leaves exactly the target; `0.0`
         otherwise (including any malformed output).
     """
+    final = final_number(completion, numbers)
+    return 1.0 if final is not None and final == int(target) else 0.0
+
+
+def final_number(completion: str, numbers: list[int]) -> int | None:
+    """
+    The number a valid trace ends with, whatever the target (the answer for majority voting and semantic entropy).
+
+    Args:
+        completion (`str`):
+            Model output following the prompt; anything from the first `<eos>`/`<pad>` text onwards is ignored.
+        numbers (`list[int]`):
+            Numbers of the problem.
+
+    Returns:
+        `int | None`: The one number left after the last step, or `None` unless every step is well-formed, uses two
+        numbers then available, has the right result within the rules, and the steps leave exactly one number.
+    """
     if not isinstance(completion, str):
-        return 0.0
+        return None
     steps = parse_steps(_cut_at_special_tokens(completion))
-    available = Counter(int(n) for n in numbers)
     if steps is None or len(steps) != len(numbers) - 1:
-        return 0.0
+        return None
+    available = Counter(int(n) for n in numbers)
     for left, operator, right, result in steps:
         available[left] -= 1
         available[right] -= 1
         if available[left] < 0 or available[right] < 0 or _apply(left, operator, right) != result:
-            return 0.0
+            return None
         available[result] += 1
-    return 1.0 if +available == Counter([int(target)]) else 0.0
+    return steps[-1][3]
 
 
 def countdown_steps_reward(
