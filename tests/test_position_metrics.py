@@ -150,3 +150,36 @@ def test_a_labeller_of_the_wrong_shape_is_refused(tokenizer, prompt_dataset, tmp
                            tmp_path, callbacks=[PositionMetrics(short)])  # fmt: skip
     with pytest.raises(ValueError, match="labels of shape"):
         first_batch(trainer)
+
+
+def test_the_recipe_script_logs_position_metrics_on_the_steps_task(tmp_path):
+    # The recipe script attaches the countdown-steps labeller by itself; the real solver labels every position.
+    import yaml
+    from conftest import build_tiny_model
+    from transformers import AutoTokenizer
+
+    from trl_entropy.scripts import train
+    from trl_entropy.tasks import TINY_POLICY_PATH
+    from trl_entropy.tasks.countdown_steps import STEP_SEPARATOR
+
+    tokenizer = AutoTokenizer.from_pretrained(TINY_POLICY_PATH)
+    tokenizer.add_tokens([STEP_SEPARATOR])
+    build_tiny_model(tokenizer).save_pretrained(tmp_path / "model")
+    tokenizer.save_pretrained(tmp_path / "model")
+    recipe = {
+        "method": "entropy_advantage", "model_name_or_path": str(tmp_path / "model"),
+        "dataset_name": "trl-entropy/countdown-steps", "reward_funcs": ["countdown_steps"], "task_train_size": 16,
+        "task_eval_problems": 0, "per_device_train_batch_size": 8, "num_generations": 4, "max_completion_length": 8,
+        "max_steps": 2, "logging_steps": 1, "use_cpu": True, "bf16": False, "report_to": "none",
+        "save_strategy": "no", "disable_tqdm": True,
+    }  # fmt: skip
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    trainer = train.main(["--config", str(tmp_path / "recipe.yaml"), "--output_dir", str(tmp_path / "out")])
+    logged = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert len(logged) == 2
+    for entry in logged:
+        shares = entry["task/decision_share"] + entry["task/forced_share"] + entry["task/dead_share"]
+        assert shares == pytest.approx(1.0)
+        # A random policy: the first character of a completion is a decision (several numbers can start a step).
+        assert entry["task/decision_share"] > 0
+        assert "task/entropy_advantage_psi_decision" in entry

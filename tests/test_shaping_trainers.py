@@ -13,6 +13,7 @@ from trl_entropy import (
     ShapingGRPOConfig,
     ShapingGRPOTrainer,
 )
+from trl_entropy.entropy_grpo_trainer import _LossPass
 from trl_entropy.functional import entropy_advantage, position_shaped_advantages, ppl_advantage_weights
 from trl_entropy.ppl_shaping.trainer import INDEX_KEY, WEIGHTS_KEY
 from trl_entropy.tasks import countdown_reward, load_tiny_policy
@@ -112,7 +113,7 @@ def test_ppl_alpha_zero_leaves_advantages_unchanged(tokenizer, prompt_dataset, t
     trainer = make(PPLShapingGRPOTrainer, PPLShapingGRPOConfig, tokenizer, prompt_dataset, tmp_path, ppl_alpha=0.0)
     inputs = first_batch(trainer)
     shaper = trainer.advantage_shapers[0]
-    trainer._loss_pass = type("P", (), {"metrics": {}})()  # a bare metrics sink for log_metric
+    trainer._loss_pass = _LossPass(inputs={})  # a bare loss pass: a sink for log_metric
     mask = inputs["completion_mask"].float()
     out = shaper.shape(trainer, inputs["advantages"], torch.randn(32, mask.size(1)), None, mask, inputs)
     trainer._loss_pass = None
@@ -173,7 +174,7 @@ def test_position_shaping_matches_the_function(tokenizer, prompt_dataset, tmp_pa
     mask = inputs["completion_mask"].float()
     expected = position_shaped_advantages(inputs["advantages"], mask)
     shaper = trainer.advantage_shapers[0]
-    trainer._loss_pass = type("P", (), {"metrics": {}})()
+    trainer._loss_pass = _LossPass(inputs={})
     out = shaper.shape(trainer, inputs["advantages"], None, None, mask, inputs)
     trainer._loss_pass = None
     torch.testing.assert_close(out, expected)
@@ -222,7 +223,7 @@ def test_composition_equals_the_functions_chained_by_hand(tokenizer, prompt_data
     inputs = first_batch(trainer)
     mask = inputs["completion_mask"].float()
     entropies = torch.rand(mask.shape) * 2
-    trainer._loss_pass = type("P", (), {"metrics": {}})()
+    trainer._loss_pass = _LossPass(inputs={})
     out = trainer.shape_advantages(inputs["advantages"], None, entropies, mask, inputs)
     trainer._loss_pass = None
     by_hand = inputs["advantages"] * inputs[WEIGHTS_KEY]

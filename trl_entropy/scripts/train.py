@@ -691,6 +691,16 @@ def build_curriculum(dataset, script_args: TrainScriptArguments, training_args, 
     return curriculum
 
 
+def task_callbacks(script_args: TrainScriptArguments) -> list:
+    """Callbacks a task brings: on `trl-entropy/countdown-steps`, whose every position is labelled decision or forced,
+    the position metrics (`task/`, see `trl_entropy.position_metrics`)."""
+    if script_args.dataset_name != STEPS_DATASET_NAME:
+        return []
+    from ..position_metrics import PositionMetrics, countdown_steps_labeller
+
+    return [PositionMetrics(countdown_steps_labeller)]
+
+
 def resolve_model_path(model_name_or_path: str | None) -> str:
     """
     `trl-entropy/tiny-countdown` (or nothing) and `trl-entropy/tiny-countdown-steps` mean the policies shipped in the
@@ -968,7 +978,7 @@ def main(argv: Sequence[str] | None = None):
         train_dataset=train_dataset,
         peft_config=get_peft_config(model_args),
         quantization_config=quantization_config,
-        callbacks=None if recorder is None else [recorder],
+        callbacks=task_callbacks(script_args) + ([] if recorder is None else [recorder]),
     )
 
     if script_args.eval_benchmark is not None:
