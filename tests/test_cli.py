@@ -167,12 +167,20 @@ def test_light_parsers_match_their_modules():
     from trl_entropy.models.smollm2 import _DTYPES
     from trl_entropy.tasks import build_policy
 
-    assert BUILD_POLICY_DEFAULTS == {
+    assert BUILD_POLICY_DEFAULTS["countdown"] == {
         "steps": build_policy.DEFAULT_STEPS,
         "batch_size": build_policy.DEFAULT_BATCH_SIZE,
         "lr": build_policy.DEFAULT_LR,
     }
-    assert build_policy_parser().get_default("output_dir") == build_policy.TINY_POLICY_PATH
+    assert set(BUILD_POLICY_DEFAULTS) == set(build_policy.TASKS)
+    for name, defaults in BUILD_POLICY_DEFAULTS.items():
+        task = build_policy.policy_task(name)
+        assert defaults == {"steps": task.steps, "batch_size": task.batch_size, "lr": task.lr}, name
+    # Unset options fall back to the task's defaults and its shipped policy directory.
+    parser = build_policy_parser()
+    assert parser.get_default("task") == "countdown" and parser.get_default("output_dir") is None
+    assert build_policy.policy_task("countdown").output_dir == build_policy.TINY_POLICY_PATH
+    assert "600 for countdown" in " ".join(parser.format_help().split())
     dtype = next(action for action in convert_smollm2_parser()._actions if action.dest == "dtype")
     assert sorted(dtype.choices) == sorted(_DTYPES)
 

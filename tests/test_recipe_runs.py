@@ -2,7 +2,7 @@
 """Every recipe runs through the recipe script (`trl_entropy.scripts.train.main`, what `recipes/train.py` runs) for
 a step or two, the held-out evaluation before and after training included: a recipe that crashes fails here.
 
-The CPU recipes (`recipes/tiny/`) run as written except for the length of the run, the size of the evaluation, the
+The CPU recipes (`recipes/tiny/`, `recipes/tiny_steps/`) run as written except for the length of the run, the size of the evaluation, the
 output directory, PPO's critic warm-up (1 step, so that the second step trains the policy) and SENT's training set
 (64 problems, scored into a temporary cache; stage 2 starts from stage 1's output). The GPU recipes cannot run here; they run with the tiny policy, the embedded countdown prompts
 (as a local dataset with a `solution` column, the shape of their math data), small lengths and batches and no vLLM,
@@ -24,9 +24,13 @@ from trl_entropy.scripts.train import main
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 TINY = RECIPES / "tiny"
+# The CPU recipes: the embedded countdown task and its step-by-step variant.
+CPU_DIRS = (TINY, RECIPES / "tiny_steps")
 # SENT's stage 2 starts from stage 1's checkpoint: it runs after stage 1, in `test_tiny_sent_stages_run`.
-TINY_RECIPES = sorted(p for p in TINY.glob("*.yaml") if not p.stem.startswith("sent_stage"))
-GPU_RECIPES = sorted(p for p in RECIPES.rglob("*.yaml") if "accelerate_configs" not in p.parts and p.parent != TINY)
+TINY_RECIPES = sorted(p for d in CPU_DIRS for p in d.glob("*.yaml") if not p.stem.startswith("sent_stage"))
+GPU_RECIPES = sorted(
+    p for p in RECIPES.rglob("*.yaml") if "accelerate_configs" not in p.parts and p.parent not in CPU_DIRS
+)
 # Every test run shares these: a step or two, 4 held-out problems x 1 sample, no reporting, no progress bars.
 RUN_OVERRIDES = ["--task_eval_problems", "4", "--task_eval_samples", "1", "--report_to", "none"]
 RUN_OVERRIDES += ["--disable_tqdm", "true", "--logging_steps", "1"]
@@ -34,9 +38,10 @@ RUN_OVERRIDES += ["--disable_tqdm", "true", "--logging_steps", "1"]
 
 def test_every_recipe_runs_here():
     # A new recipe is picked up by the globs above; SENT's stages are the one pair run together.
-    assert {p.name for p in TINY.glob("sent_stage*.yaml")} == {"sent_stage1.yaml", "sent_stage2.yaml"}
+    for directory in CPU_DIRS:
+        assert {p.name for p in directory.glob("sent_stage*.yaml")} == {"sent_stage1.yaml", "sent_stage2.yaml"}
     all_recipes = {p for p in RECIPES.rglob("*.yaml") if "accelerate_configs" not in p.parts}
-    assert len(TINY_RECIPES) + 2 + len(GPU_RECIPES) == len(all_recipes)
+    assert len(TINY_RECIPES) + 2 * len(CPU_DIRS) + len(GPU_RECIPES) == len(all_recipes)
 
 
 def run_recipe(recipe: Path, output_dir: Path, max_steps: int, *overrides: str):
@@ -85,11 +90,12 @@ def test_tiny_recipe_runs(recipe, tmp_path):
         assert not has_cpu_inference_layout(trainer.model)
 
 
-def test_tiny_sent_stages_run(tmp_path):
+@pytest.mark.parametrize("directory", CPU_DIRS, ids=lambda d: d.name)
+def test_tiny_sent_stages_run(directory, tmp_path):
     # A small training set (both stages split one ranking of it, scored once by the starting policy and cached), two
     # optimizer steps per stage on one generation of 32 prompts: the second step is off-policy, as in the recipe.
     data = ["--task_train_size", "64", "--curriculum_cache_dir", str(tmp_path / "cache")]
-    stage1, stage2 = TINY / "sent_stage1.yaml", TINY / "sent_stage2.yaml"
+    stage1, stage2 = directory / "sent_stage1.yaml", directory / "sent_stage2.yaml"
     trainer = run_recipe(stage1, tmp_path / "stage1", 2, *data)
     check_run(trainer, stage1, tmp_path / "stage1", 2)
     stage1_prompts = set(trainer.train_dataset["prompt"])

