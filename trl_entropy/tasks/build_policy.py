@@ -768,7 +768,9 @@ def _train_and_write(
     model.save_pretrained(output)
     # safetensors files are written owner-only; a file shipped inside a package must be readable by everyone.
     os.chmod(output / "model.safetensors", 0o644)
-    _save_tokenizer(tokenizer, output)
+    # A fresh tokenizer: the periodic evaluation's padded calls leave padding enabled on the training one's backend,
+    # which `tokenizer.json` would record, so that the file would depend on `--eval-every`.
+    _save_tokenizer(build_tokenizer(task.characters, task.max_positions), output)
 
     # Evaluate what was written, reloaded from disk, exactly as users will load it.
     reloaded_model, reloaded_tokenizer = load_tiny_policy(path=str(output))
