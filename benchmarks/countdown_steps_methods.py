@@ -89,11 +89,11 @@ def evaluate(model: str, output_dir: str, args) -> dict:
     return {key.replace("@", "_at_"): value for key, value in metrics.items() if key.startswith("pass@")}
 
 
-def train(variant: str, seed: int, args) -> tuple[str, float]:
-    """Train the variant's recipes for one seed; the output directory of the last one and the minutes taken."""
+def train(variant: str, seed: int, args) -> tuple[list[str], float]:
+    """Train the variant's recipes for one seed; the output directory of each, in order, and the minutes taken."""
     recipes = VARIANTS[variant]
     steps = max(1, args.max_steps // len(recipes))
-    model, minutes = None, 0.0
+    model, minutes, output_dirs = None, 0.0, []
     for index, recipe in enumerate(recipes):
         output_dir = os.path.join(args.runs_dir, f"{variant}-seed{seed}" + (f"-stage{index + 1}" if index else ""))
         done = os.path.join(output_dir, "trl_entropy_run.json")
@@ -112,15 +112,16 @@ def train(variant: str, seed: int, args) -> tuple[str, float]:
         with open(done) as f:
             minutes += json.load(f)["minutes"]
         model = output_dir
-    return model, minutes
+        output_dirs.append(output_dir)
+    return output_dirs, minutes
 
 
 def run(variant: str, seed: int, args) -> dict:
-    output_dir, minutes = train(variant, seed, args)
+    output_dirs, minutes = train(variant, seed, args)
+    output_dir = output_dirs[-1]
     history = []
-    stage_dirs = [d for d in sorted(os.listdir(args.runs_dir)) if d.startswith(f"{variant}-seed{seed}")]
-    for stage_dir in stage_dirs:  # every stage's log, in order, with the step numbers continued
-        with open(os.path.join(args.runs_dir, stage_dir, "trainer_state.json")) as f:
+    for stage_dir in output_dirs:  # every stage's log, in order, with the step numbers continued
+        with open(os.path.join(stage_dir, "trainer_state.json")) as f:
             offset = history[-1]["step"] if history else 0
             history += [{**e, "step": e["step"] + offset} for e in json.load(f)["log_history"] if "loss" in e]
     last = history[-args.last_steps // args.logging_steps :]
