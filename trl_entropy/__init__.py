@@ -16,6 +16,7 @@ _EXPORTS = {
     "EntropyAdvantageGRPOTrainer": "entropy_advantage",
     "EntropyAdvantagePPOConfig": "ppo",
     "EntropyAdvantagePPOTrainer": "ppo",
+    "EntropyAnalysisCallback": "analysis",
     "EntropyGRPOTrainer": "entropy_grpo_trainer",
     "PAECGRPOConfig": "paec",
     "PAECGRPOTrainer": "paec",
@@ -35,12 +36,13 @@ _EXPORTS = {
     "TokenEntropyRecorder": "token_entropy",
 }
 # Subpackages exported as attributes (`trl_entropy.functional` without importing it first).
-_SUBMODULES = ("functional",)
+_SUBMODULES = ("analysis", "functional")
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 
 if TYPE_CHECKING:
-    from . import functional
+    from . import analysis, functional
+    from .analysis import EntropyAnalysisCallback
     from .composition import ShapingGRPOConfig, ShapingGRPOTrainer
     from .entropy_advantage import EntropyAdvantageGRPOConfig, EntropyAdvantageGRPOTrainer
     from .entropy_grpo_trainer import EntropyGRPOTrainer

@@ -22,6 +22,7 @@ import math
 import os
 import re
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +30,11 @@ import torch
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, HubStrategy
 from trl import GRPOConfig, GRPOTrainer
-from trl.trainer.utils import get_config_model_id
+from trl.trainer.utils import get_config_model_id, maybe_gather_lm_head_ctx
 
+from .analysis.batch import batch_analysis_sums
+from .analysis.callback import ANALYSIS_METRIC_PREFIX, EntropyAnalysisCallback
+from .analysis.tokens import ALPHA_LOSS_TYPES, clipped_advantage_factor, gradient_norm_proxy, token_statistics
 from .model_card import (
     CARD_FILENAME,
     CARD_INPUTS_FILENAME,
@@ -328,7 +332,8 @@ class EntropyGRPOTrainer(GRPOTrainer):
         policy_forward = loss_pass is not None and not loss_pass.forward_seen
         captured = []
         hook = None
-        if policy_forward and self.capture_hidden_states:
+        analysis = self._analysis_callback_for_step() if policy_forward else None
+        if policy_forward and (self.capture_hidden_states or (analysis is not None and analysis.gradient_norm)):
             # TRL's fused head calls the backbone module and reads the head's weight directly, so the backbone's
             # output is the head's input. The hook lives for this call only: reference forwards and activation
             # recomputation in the backward are not captured.
@@ -364,6 +369,8 @@ class EntropyGRPOTrainer(GRPOTrainer):
                         f"{tuple(per_token_logps.shape)}, got {tuple(shaped.shape)}."
                     )
                 inputs["advantages"] = shaped.detach()
+            if analysis is not None:
+                self._feed_analysis(analysis, loss_pass)  # after shaping: the advantages the loss uses
         return per_token_logps, entropies, aux_loss
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
@@ -375,7 +382,9 @@ class EntropyGRPOTrainer(GRPOTrainer):
     def _generate_and_score_completions(self, inputs):
         self._last_rewards_per_func = None
         batch = super()._generate_and_score_completions(inputs)
-        if self._last_rewards_per_func is not None and self._has_token_entropy_recorder():
+        if self._last_rewards_per_func is not None and (
+            self._has_token_entropy_recorder() or self._analysis_callback() is not None
+        ):
             # The weighted reward of each local completion, as TRL sums it for the logged `reward`; TRL's shuffle and
             # split carry it along with the other (B, ...) tensors. NaN where no reward function scored a completion.
             per_func = self._last_rewards_per_func
@@ -405,6 +414,15 @@ class EntropyGRPOTrainer(GRPOTrainer):
         if self._step % accumulation == 0 and metrics.get("reward") and metrics.get("entropy"):
             entropy = metrics["entropy"][-accumulation:]
             self.stage_detector.update(self.state.global_step + 1, metrics["reward"][-1], sum(entropy) / len(entropy))
+        analysis = self._analysis_callback()
+        if (
+            self._step % accumulation == 0
+            and analysis is not None
+            and analysis.accumulating(self.state.global_step + 1)
+        ):
+            # once per analysed optimizer step, over all its micro-batches and processes
+            for name, value in analysis.step_metrics().items():
+                metrics[ANALYSIS_METRIC_PREFIX + name].append(value)
         return loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
@@ -464,6 +482,88 @@ class EntropyGRPOTrainer(GRPOTrainer):
                     prompt_mask=inputs.get("prompt_mask"),
                     rewards=inputs.get(COMPLETION_REWARDS_KEY),
                 )
+
+    def _analysis_callback(self) -> EntropyAnalysisCallback | None:
+        return next((cb for cb in self.callback_handler.callbacks if isinstance(cb, EntropyAnalysisCallback)), None)
+
+    def _analysis_callback_for_step(self) -> EntropyAnalysisCallback | None:
+        """The analysis callback when the optimizer step being trained is one it analyses (training only)."""
+        if not self.model.training:
+            return None
+        callback = self._analysis_callback()
+        return callback if callback is not None and callback.wants_step(self.state.global_step + 1) else None
+
+    def _feed_analysis(self, callback: EntropyAnalysisCallback, loss_pass: _LossPass) -> None:
+        inputs, mask = loss_pass.inputs, loss_pass.mask
+        completion_ids = inputs["completion_ids"]
+        rewards = inputs.get(COMPLETION_REWARDS_KEY)
+        correct = None if rewards is None else rewards >= callback.correct_reward  # NaN (unscored): incorrect
+        gradient_norm = branching = None
+        if callback.gradient_norm and self._analysis_alpha_supported():
+            hidden_states = loss_pass.hidden_states
+
+            def compute(weight, bias, logit_scale, softcap):
+                return token_statistics(
+                    hidden_states.to(weight.device, weight.dtype),
+                    weight,
+                    bias,
+                    completion_ids.to(weight.device),
+                    top_p=callback.top_p,
+                    temperature=self.temperature,
+                    logit_scale=logit_scale,
+                    softcap=softcap,
+                    mask=mask.to(weight.device),
+                )
+
+            stats = with_full_lm_head(self.model, compute)
+            alpha = clipped_advantage_factor(
+                inputs["advantages"],
+                loss_pass.per_token_logps,
+                inputs.get("old_per_token_logps"),
+                loss_type=self.loss_type,
+                epsilon_low=self.epsilon_low,
+                epsilon_high=self.epsilon_high,
+                delta=self.args.delta,
+            )
+            gradient_norm = gradient_norm_proxy(alpha.to(stats.direction_norm.device), *stats[:2], mask)
+            branching = stats.branching
+        token_texts = completion_texts = None
+        if callback.roles or callback.quality:
+            tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)
+            rows = [ids[keep].tolist() for ids, keep in zip(completion_ids.cpu(), mask.cpu() > 0, strict=True)]
+            if callback.roles:
+                token_texts = [[tokenizer.decode([token]) for token in row] for row in rows]
+            if callback.quality:
+                completion_texts = tokenizer.batch_decode(rows, skip_special_tokens=True)
+        sums = batch_analysis_sums(
+            loss_pass.entropies.detach(),
+            mask,
+            correct=correct,
+            gradient_norm=gradient_norm,
+            branching=branching,
+            token_texts=token_texts,
+            completion_texts=completion_texts,
+            num_bins=callback.num_bins,
+            role_lexicon=callback.role_lexicon,
+            require_boxed=callback.require_boxed,
+        )
+        names = sorted(sums)  # the same layout on every process
+        local = torch.tensor([sums[name] for name in names], dtype=torch.float64, device=self.accelerator.device)
+        totals = self.accelerator.reduce(local, reduction="sum").tolist()
+        reduced = {name: tuple(pair) for name, pair in zip(names, totals, strict=True)}
+        callback.add(self.state.global_step + 1, reduced, stage=self.stage_detector.stage)
+
+    def _analysis_alpha_supported(self) -> bool:
+        supported = self.loss_type in ALPHA_LOSS_TYPES and self.importance_sampling_level == "token"
+        if not supported and not getattr(self, "_warned_analysis_alpha", False):
+            self._warned_analysis_alpha = True
+            warnings.warn(
+                f"EntropyAnalysisCallback: the gradient-norm proxy G_t is defined for token-level losses of types "
+                f"{ALPHA_LOSS_TYPES}; this run uses loss_type={self.loss_type!r} with importance_sampling_level="
+                f"{self.importance_sampling_level!r}, so G_t and the branching factor are not computed.",
+                stacklevel=2,
+            )
+        return supported
 
     def _position_metrics_callback(self) -> PositionMetrics | None:
         return next((cb for cb in self.callback_handler.callbacks if isinstance(cb, PositionMetrics)), None)
@@ -668,3 +768,34 @@ def stage_detector_kwargs(args) -> dict[str, Any]:
 
 
 __all__ = ["METRIC_PREFIX", "EntropyGRPOTrainer"]
+
+
+def logit_transform(text_config) -> tuple[float, float | None]:
+    """The multiplier and soft-cap a model applies to its projected logits (the attributes TRL's fused head reads)."""
+    softcap = getattr(text_config, "final_logit_softcapping", None)
+    scale = getattr(text_config, "logit_scale", None)
+    if scale is None:
+        scale = getattr(text_config, "output_multiplier", None)
+    if scale is None:
+        scale = getattr(text_config, "lm_head_multiplier", None)
+    if scale is None and getattr(text_config, "logits_scaling", None) is not None:
+        scaling = text_config.logits_scaling
+        scale = scaling if text_config.model_type == "hyperclovax" else 1 / scaling
+    return (1.0 if scale is None else float(scale)), softcap
+
+
+def with_full_lm_head(model, compute):
+    """
+    `compute(weight, bias, logit_scale, softcap)` with the policy's whole LM head, detached: gathered under ZeRO-3
+    (which leaves an empty weight outside the gather, so read shapes inside `compute`) and unsharded under FSDP2.
+    """
+    causal_lm, _, lm_head = policy_modules(model)
+    scale, softcap = logit_transform(causal_lm.config.get_text_config())
+    weight, bias = lm_head.weight, lm_head.bias
+    with maybe_gather_lm_head_ctx(weight, *(() if bias is None else (bias,))):
+        if hasattr(weight, "full_tensor"):  # FSDP2 shards the head as a DTensor
+            weight = weight.full_tensor()
+            bias = None if bias is None else bias.full_tensor()
+        # the head may run in float32 (`cast_lm_head_to_fp32`) while the backbone ran in bfloat16: callers cast the
+        # hidden states to the weight's dtype
+        return compute(weight.detach(), None if bias is None else bias.detach(), scale, softcap)

@@ -193,6 +193,67 @@ def decision_statistics(
     Returns:
         [`DecisionStatistics`]: Tensors of shape `hidden_states.shape[:-1]`, float32.
     """
+    shape = hidden_states.shape[:-1]
+    with torch.no_grad():
+        outputs = [hidden_states.new_zeros(shape.numel(), dtype=torch.float32) for _ in range(3)]
+        tiles = logit_tiles(
+            hidden_states,
+            weight,
+            bias,
+            temperature=temperature,
+            logit_scale=logit_scale,
+            softcap=softcap,
+            mask=mask,
+            tile_size=tile_size,
+        )
+        for rows, logits in tiles:
+            tile = nucleus_statistics(logits, top_p)
+            for output, value in zip(outputs, tile, strict=True):
+                output[rows] = value
+        return DecisionStatistics(*(output.view(shape) for output in outputs))
+
+
+def logit_tiles(
+    hidden_states: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    temperature: float = 1.0,
+    logit_scale: float = 1.0,
+    softcap: float | None = None,
+    mask: torch.Tensor | None = None,
+    tile_size: int | None = None,
+):
+    r"""
+    The next-token logits of a batch of positions, tile by tile, from final hidden states and the LM head.
+
+    Each tile is `z = (h W^T + b) * logit_scale`, then `softcap * tanh(z / softcap)` when `softcap` is set, then
+    `/ temperature`, as the model computes them, in float32 and without gradient. At most one tile of logits exists at
+    a time, so a statistic computed tile by tile never brings back the `(B, T, V)` logits that TRL's fused LM head
+    avoids. Shared by [`decision_statistics`] and the analysis quantities (`trl_entropy.analysis.tokens`).
+
+    Args:
+        hidden_states (`torch.Tensor`):
+            Final hidden states (after the last norm), `(..., H)`.
+        weight (`torch.Tensor`):
+            LM head weight, `(V, H)`.
+        bias (`torch.Tensor`, *optional*):
+            LM head bias, `(V,)`.
+        temperature (`float`, *optional*, defaults to `1.0`):
+            Sampling temperature the logits are divided by, `> 0`.
+        logit_scale (`float`, *optional*, defaults to `1.0`):
+            Multiplier of the projected logits (models with `logit_scale`).
+        softcap (`float`, *optional*):
+            Final logit soft-capping (Gemma-style models).
+        mask (`torch.Tensor`, *optional*):
+            Boolean mask of the positions to compute, `hidden_states.shape[:-1]`; the others are skipped.
+        tile_size (`int`, *optional*):
+            Positions per tile; by default as many as keep a tile at `2**22` logits (16 MiB in float32).
+
+    Yields:
+        `tuple[torch.Tensor, torch.Tensor]`: The flat indices of the tile's positions in
+        `hidden_states.reshape(-1, H)` and their logits, `(n, V)` float32.
+    """
     if temperature <= 0:
         raise ValueError(f"`temperature` must be > 0, got {temperature}.")
     vocab_size = weight.size(0)
@@ -200,13 +261,11 @@ def decision_statistics(
         tile_size = max(1, DEFAULT_TILE_LOGITS // vocab_size)
     if tile_size < 1:
         raise ValueError(f"`tile_size` must be >= 1, got {tile_size}.")
-    shape = hidden_states.shape[:-1]
     with torch.no_grad():
         flat = hidden_states.detach().reshape(-1, hidden_states.size(-1))
         selected = torch.arange(flat.size(0), device=flat.device)
         if mask is not None:
             selected = selected[mask.reshape(-1).to(flat.device).bool()]
-        outputs = [flat.new_zeros(flat.size(0), dtype=torch.float32) for _ in range(3)]
         for start in range(0, selected.numel(), tile_size):
             rows = selected[start : start + tile_size]
             logits = torch.nn.functional.linear(flat[rows], weight, bias).float()
@@ -217,10 +276,7 @@ def decision_statistics(
                 logits = softcap * torch.tanh(logits / softcap)
             if temperature != 1:
                 logits.div_(temperature)
-            tile = nucleus_statistics(logits, top_p)
-            for output, value in zip(outputs, tile, strict=True):
-                output[rows] = value
-        return DecisionStatistics(*(output.view(shape) for output in outputs))
+            yield rows, logits
 
 
 def decision_score(

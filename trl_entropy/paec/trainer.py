@@ -7,9 +7,8 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
-from trl.trainer.utils import maybe_gather_lm_head_ctx
 
-from ..entropy_grpo_trainer import EntropyGRPOTrainer, policy_modules
+from ..entropy_grpo_trainer import EntropyGRPOTrainer, logit_transform, policy_modules, with_full_lm_head  # noqa: F401
 from ..functional.paec import (
     check_paec_params,
     decision_score,
@@ -191,27 +190,23 @@ class PAECGRPOTrainer(EntropyGRPOTrainer):
     def _decision_statistics(self, positions: torch.Tensor):
         """Nucleus statistics at `positions` from this loss pass's hidden states, through the LM head in tiles, and
         the vocabulary size (read inside the gather: ZeRO-3 leaves an empty weight outside it)."""
-        causal_lm, _, lm_head = policy_modules(self.model)
-        scale, softcap = logit_transform(causal_lm.config.get_text_config())
-        weight, bias = lm_head.weight, lm_head.bias
         hidden_states = self.loss_pass_hidden_states()
-        with maybe_gather_lm_head_ctx(weight, *(() if bias is None else (bias,))):
-            if hasattr(weight, "full_tensor"):  # FSDP2 shards the head as a DTensor
-                weight = weight.full_tensor()
-                bias = None if bias is None else bias.full_tensor()
+
+        def compute(weight, bias, logit_scale, softcap):
             stats = decision_statistics(
-                # the head may run in float32 (`cast_lm_head_to_fp32`) while the backbone ran in bfloat16
                 hidden_states.to(weight.device, weight.dtype),
-                weight.detach(),
-                None if bias is None else bias.detach(),
+                weight,
+                bias,
                 top_p=self.paec["paec_top_p"],
                 temperature=self.temperature,
-                logit_scale=scale,
+                logit_scale=logit_scale,
                 softcap=softcap,
                 mask=positions.to(weight.device),
                 tile_size=self.paec["paec_tile_size"],
             )
             return stats, weight.size(0)
+
+        return with_full_lm_head(self.model, compute)
 
     def _gather_scores(self, local: torch.Tensor) -> torch.Tensor:
         """Scores of the valid positions of every process (scores are >= 0, so -1 marks padding)."""
@@ -220,17 +215,3 @@ class PAECGRPOTrainer(EntropyGRPOTrainer):
         padded = self.accelerator.pad_across_processes(local.float(), dim=0, pad_index=-1.0)
         gathered = self.accelerator.gather(padded)
         return gathered[gathered >= 0]
-
-
-def logit_transform(text_config) -> tuple[float, float | None]:
-    """The multiplier and soft-cap a model applies to its projected logits (the attributes TRL's fused head reads)."""
-    softcap = getattr(text_config, "final_logit_softcapping", None)
-    scale = getattr(text_config, "logit_scale", None)
-    if scale is None:
-        scale = getattr(text_config, "output_multiplier", None)
-    if scale is None:
-        scale = getattr(text_config, "lm_head_multiplier", None)
-    if scale is None and getattr(text_config, "logits_scaling", None) is not None:
-        scaling = text_config.logits_scaling
-        scale = scaling if text_config.model_type == "hyperclovax" else 1 / scaling
-    return (1.0 if scale is None else float(scale)), softcap
