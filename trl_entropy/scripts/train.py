@@ -71,6 +71,13 @@ class TrainScriptArguments(ScriptArguments):
             Record the per-token entropies of 4 sampled completions at step 1 and every this many steps into
             `token_entropies.jsonl` and render them as `token_entropies.html` in `output_dir` (see
             [`~trl_entropy.token_entropy.TokenEntropyRecorder`]); `0` records nothing.
+        analysis_every_n_steps (`int`, *optional*, defaults to `0`):
+            Analyse the trained completions at step 1 and every this many steps with an
+            [`~trl_entropy.analysis.EntropyAnalysisCallback`] (logged under `analysis/`, appended to
+            `entropy_analysis.jsonl` in `output_dir`; see `docs/analysis.md`); `0` analyses nothing. The `missing_boxed`
+            quality flag is on for the math tasks, whose answers are in `\boxed{}` (see [`answers_in_boxed`]), and off
+            for the embedded countdown tasks. PPO methods analyse no step of the critic warm-up (the policy forward
+            does not run there).
         eval_benchmark (`str`, *optional*):
             Evaluate during training on this benchmark (see [`~trl_entropy.eval.EvaluationCallback`]), logged under
             `eval/<benchmark>/`; unset evaluates nothing.
@@ -151,6 +158,15 @@ class TrainScriptArguments(ScriptArguments):
         },
     )
 
+    analysis_every_n_steps: int = field(
+        default=0,
+        metadata={
+            "help": "Analyse the trained completions (entropy profiles, G_t, token roles, quality) at step 1 and every "
+            "this many steps: logged under `analysis/` and written to `entropy_analysis.jsonl` in `output_dir`; "
+            "0 analyses nothing."
+        },
+    )
+
     eval_benchmark: str | None = field(
         default=None,
         metadata={"help": "Benchmark evaluated during training (e.g. countdown, math500); unset: none."},
@@ -207,6 +223,10 @@ class TrainScriptArguments(ScriptArguments):
             raise ValueError(f"`task_eval_samples` must be >= 1, got {self.task_eval_samples}.")
         if self.record_token_entropies_every < 0:
             raise ValueError(f"`record_token_entropies_every` must be >= 0, got {self.record_token_entropies_every}.")
+        if self.analysis_every_n_steps < 0:
+            raise ValueError(
+                f"`analysis_every_n_steps` must be >= 0 (0: no analysis), got {self.analysis_every_n_steps}."
+            )
 
 
 USAGE = "trl-entropy train --config RECIPE.yaml [--KEY VALUE ...]"
@@ -701,6 +721,38 @@ def task_callbacks(script_args: TrainScriptArguments) -> list:
     return [PositionMetrics(countdown_steps_labeller)]
 
 
+# Reward functions that read the answer from the last `\boxed{}` (math-verify or the offline math set's).
+BOXED_REWARDS = ("accuracy", "signed_accuracy", "boxed_answer", "boxed_format")
+
+
+def answers_in_boxed(script_args: TrainScriptArguments) -> bool:
+    """
+    Whether the run's completions must answer in `\\boxed{}`: `trl-entropy/offline-math` and any dataset graded by a
+    reward that reads `\\boxed{}` (`accuracy`, `signed_accuracy`, `boxed_answer`, `boxed_format`: the math recipes);
+    never the embedded countdown tasks, whose answers are plain expressions.
+    """
+    from ..tasks.offline_math import OFFLINE_MATH_DATASET_NAME
+
+    if script_args.dataset_name in EMBEDDED_TASKS:
+        return False
+    return script_args.dataset_name == OFFLINE_MATH_DATASET_NAME or any(
+        name in BOXED_REWARDS for name in script_args.reward_funcs
+    )
+
+
+def analysis_callbacks(script_args: TrainScriptArguments) -> list:
+    """The [`~trl_entropy.analysis.EntropyAnalysisCallback`] that `analysis_every_n_steps` asks for (none at 0)."""
+    if script_args.analysis_every_n_steps == 0:
+        return []
+    from ..analysis import EntropyAnalysisCallback
+
+    return [
+        EntropyAnalysisCallback(
+            every_n_steps=script_args.analysis_every_n_steps, require_boxed=answers_in_boxed(script_args)
+        )
+    ]
+
+
 def resolve_model_path(model_name_or_path: str | None) -> str:
     """
     `trl-entropy/tiny-countdown` (or nothing) and `trl-entropy/tiny-countdown-steps` mean the policies shipped in the
@@ -978,7 +1030,9 @@ def main(argv: Sequence[str] | None = None):
         train_dataset=train_dataset,
         peft_config=get_peft_config(model_args),
         quantization_config=quantization_config,
-        callbacks=task_callbacks(script_args) + ([] if recorder is None else [recorder]),
+        callbacks=task_callbacks(script_args)
+        + ([] if recorder is None else [recorder])
+        + analysis_callbacks(script_args),
     )
 
     if script_args.eval_benchmark is not None:
