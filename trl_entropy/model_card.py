@@ -64,6 +64,9 @@ TASK_EVAL_FILENAME = "task_eval.json"
 # The evaluator writes `<output_dir>/eval/<benchmark>/summary.json`.
 EVAL_DIRNAME = "eval"
 EVAL_SUMMARY_FILENAME = "summary.json"
+# `trl-entropy analyze OUTPUT_DIR` writes `<output_dir>/analysis/summary.json` and its figures under `analysis/`.
+ANALYSIS_DIRNAME = "analysis"
+ANALYSIS_SUMMARY_FILENAME = "summary.json"
 
 # Training settings that decide what a run did; all of them go into the card. A trainer of another algorithm names
 # its own in `_card_hyperparameter_fields`.
@@ -490,18 +493,49 @@ def load_evaluations(output_dir: str | os.PathLike) -> list[dict[str, Any]]:
     return sorted(summaries, key=lambda summary: str(summary["benchmark"]))
 
 
-def load_task_eval(output_dir: str | os.PathLike) -> dict[str, Any] | None:
-    """The held-out evaluation the recipe script writes as `task_eval.json` (a flat dict of numbers), if any."""
-    path = os.path.join(output_dir, TASK_EVAL_FILENAME)
+def _load_json_mapping(path: str) -> dict[str, Any] | None:
+    """The JSON object in `path`; `None` when there is no such file, and (with a warning) when it cannot be read."""
     if not os.path.isfile(path):
         return None
     try:
         with open(path) as f:
-            task_eval = json.load(f)
+            loaded = json.load(f)
     except (OSError, ValueError) as error:
-        warnings.warn(f"Skipping {path}: {error}", stacklevel=2)
+        warnings.warn(f"Skipping {path}: {error}", stacklevel=3)
         return None
-    return task_eval if isinstance(task_eval, dict) else None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def load_task_eval(output_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The held-out evaluation the recipe script writes as `task_eval.json` (a flat dict of numbers), if any."""
+    return _load_json_mapping(os.path.join(output_dir, TASK_EVAL_FILENAME))
+
+
+def load_analysis_summary(output_dir: str | os.PathLike) -> dict[str, Any] | None:
+    r"""
+    The entropy analysis `trl-entropy analyze` writes as `<output_dir>/analysis/summary.json`, if any, with its
+    `figures` (paths relative to `analysis/`) reduced to the files that exist, as paths relative to `output_dir`
+    (the card's folder).
+
+    The summary holds `weights_fingerprint`, `model`, `task`, `num_prompts`, `num_samples`, `num_completions`,
+    `metrics` (name -> value), `impact` (or `null`), `claims` (`claim`, `source`, `holds`, `evidence`) and `figures`
+    (name -> path); all but `weights_fingerprint` are optional here.
+    """
+    output_dir = os.fspath(output_dir)
+    summary = _load_json_mapping(os.path.join(output_dir, ANALYSIS_DIRNAME, ANALYSIS_SUMMARY_FILENAME))
+    if summary is None:
+        return None
+    figures = summary.get("figures") if isinstance(summary.get("figures"), dict) else {}
+    existing = {}
+    for name, path in figures.items():
+        if not isinstance(path, str) or os.path.isabs(path):
+            continue
+        relative = os.path.normpath(os.path.join(ANALYSIS_DIRNAME, path))
+        if not relative.startswith(ANALYSIS_DIRNAME + os.sep):  # a path that leaves `analysis/` is not shown
+            continue
+        if os.path.isfile(os.path.join(output_dir, relative)):
+            existing[str(name)] = relative.replace(os.sep, "/")
+    return {**summary, "figures": existing}
 
 
 def select_evaluations(
@@ -534,26 +568,58 @@ def select_evaluations(
     evaluations = load_evaluations(output_dir) if evaluations is None else evaluations
     task_eval = load_task_eval(output_dir) if task_eval is None else task_eval
 
-    def reason(record: dict[str, Any]) -> str | None:
-        if fingerprint_matches(record, fingerprint):
-            return None
-        if fingerprint is None:
-            return "this folder holds no weights to match"
-        if not record.get("weights_fingerprint"):
-            return "it records no weights fingerprint"
-        return f"it is of other weights ({short_fingerprint(record['weights_fingerprint'])})"
-
     kept, left_out = [], []
     for summary in evaluations:
-        why = reason(summary)
+        why = _left_out_reason(summary, fingerprint)
         if why is None:
             kept.append(summary)
         else:
             left_out.append({"name": f"{EVAL_DIRNAME}/{summary['benchmark']}/{EVAL_SUMMARY_FILENAME}", "reason": why})
-    if task_eval is not None and (why := reason(task_eval)) is not None:
+    if task_eval is not None and (why := _left_out_reason(task_eval, fingerprint)) is not None:
         left_out.append({"name": TASK_EVAL_FILENAME, "reason": why})
         task_eval = None
     return kept, task_eval, left_out
+
+
+def _left_out_reason(record: dict[str, Any], fingerprint: str | None) -> str | None:
+    """Why a saved evaluation is not shown next to weights of `fingerprint`; `None` when it is of those weights."""
+    if fingerprint_matches(record, fingerprint):
+        return None
+    if fingerprint is None:
+        return "this folder holds no weights to match"
+    if not record.get("weights_fingerprint"):
+        return "it records no weights fingerprint"
+    return f"it is of other weights ({short_fingerprint(record['weights_fingerprint'])})"
+
+
+def select_analysis(
+    output_dir: str | os.PathLike,
+    summary: dict[str, Any] | None = None,
+    fingerprint: str | None = None,
+) -> tuple[dict[str, Any] | None, list[dict[str, str]]]:
+    r"""
+    Keep the entropy analysis (`analysis/summary.json`) only when it is of the weights in `output_dir`, by the rule of
+    [`select_evaluations`]: its `weights_fingerprint` must be that of the folder's weight files.
+
+    Args:
+        output_dir (`str` or `os.PathLike`):
+            The folder of the card (its weights are hashed unless `fingerprint` is given).
+        summary (`dict[str, Any]`, *optional*):
+            The analysis summary; defaults to [`load_analysis_summary`] of `output_dir`.
+        fingerprint (`str`, *optional*):
+            The fingerprint of the folder's weights, when already computed.
+
+    Returns:
+        `tuple`: the kept summary (or `None`) and, when it was left out, its `{"name", "reason"}`.
+    """
+    output_dir = os.fspath(output_dir)
+    summary = load_analysis_summary(output_dir) if summary is None else summary
+    if summary is None:
+        return None, []
+    why = _left_out_reason(summary, fingerprint or weights_fingerprint(output_dir))
+    if why is None:
+        return summary, []
+    return None, [{"name": f"{ANALYSIS_DIRNAME}/{ANALYSIS_SUMMARY_FILENAME}", "reason": why}]
 
 
 def _decoding_text(summary: dict[str, Any]) -> str:
@@ -637,6 +703,86 @@ def _task_eval_section(task_eval: dict[str, Any]) -> str | None:
     return text
 
 
+# The main metrics of an analysis summary shown in the card (all of them stay in `analysis/summary.json`), then the
+# token roles' shares and mean entropies, whichever the summary holds.
+ANALYSIS_MAIN_METRICS = (
+    "entropy",
+    "entropy_correct",
+    "entropy_incorrect",
+    "entropy_u_shape",
+    "gradient_norm",
+    "gradient_norm_correct",
+    "gradient_norm_incorrect",
+    "gradient_norm_u_shape",
+    "branching",
+    "branching_u_shape",
+)
+ANALYSIS_ROLE_METRIC = re.compile(r"role_\w+_(share|entropy)")
+ANALYSIS_QUALITY_METRIC = "quality_any_issue"
+# Impact settings (positions measured, continuations per position), named in the text rather than in the table.
+ANALYSIS_IMPACT_SETTINGS = ("num_positions", "k")
+CLAIM_VERDICTS = {True: "yes", False: "no", None: "not measurable"}
+
+
+def _number_cell(value: Any) -> Any:
+    """A number as the card shows it; a missing or non-finite one (JSON `null`, NaN) as `–`."""
+    return value if _is_number(value) else "–"
+
+
+def _analysis_section(summary: dict[str, Any]) -> str:
+    completions = summary.get("num_completions")
+    prompts = summary.get("num_prompts")
+    samples = summary.get("num_samples")
+    task = summary.get("task") or summary.get("benchmark")
+    what = f"{completions if completions is not None else 'the'} completions"
+    if prompts is not None:
+        what += f" of {prompts} prompts" + (f" ({samples} samples each)" if samples is not None else "")
+    if task:
+        what += f" of the task `{task}`"
+    text = [
+        f"Token-level entropy analysis of {what}, sampled from the weights in this folder "
+        f"(`{ANALYSIS_DIRNAME}/{ANALYSIS_SUMMARY_FILENAME}`). To reproduce it: `trl-entropy analyze <dir>`, with this "
+        "folder as `<dir>`."
+    ]
+    metrics = summary.get("metrics") if isinstance(summary.get("metrics"), dict) else {}
+    names = [name for name in ANALYSIS_MAIN_METRICS if name in metrics]
+    names += [name for name in metrics if ANALYSIS_ROLE_METRIC.fullmatch(str(name))]
+    names += [ANALYSIS_QUALITY_METRIC] if ANALYSIS_QUALITY_METRIC in metrics else []
+    rows = [(str(name), _number_cell(metrics[name])) for name in names]
+    if "accuracy" in summary:
+        rows.insert(0, ("accuracy", _number_cell(summary["accuracy"])))
+    impact = summary.get("impact") if isinstance(summary.get("impact"), dict) else None
+    if impact:
+        rows += [
+            (str(name), _number_cell(value))
+            for name, value in impact.items()
+            if name not in ANALYSIS_IMPACT_SETTINGS and (value is None or isinstance(value, int | float))
+        ]
+    if rows:
+        table = _table(rows, ("metric", "value"))
+        if impact:
+            positions, k = (impact.get(name, "?") for name in ANALYSIS_IMPACT_SETTINGS)
+            table += (
+                f"\n\nThe impact rows: performance impact of replacing a token, measured at {positions} positions "
+                f"with {k} continuations each."
+            )
+        text.append(table)
+    claims = [claim for claim in summary.get("claims") or [] if isinstance(claim, dict)]
+    if claims:
+        lines = ["| claim | source | holds | evidence |", "| --- | --- | --- | --- |"]
+        for claim in claims:
+            # one line per row: text cells with their line breaks folded
+            claim_text, source, evidence = (
+                _cell(" ".join(str(claim.get(key) or "–").split())) for key in ("claim", "source", "evidence")
+            )
+            holds = CLAIM_VERDICTS[claim.get("holds") if isinstance(claim.get("holds"), bool) else None]
+            lines.append(f"| {claim_text} | {source} | {holds} | {evidence} |")
+        text.append("Claims of the papers, checked on these completions:\n\n" + "\n".join(lines))
+    figures = summary.get("figures") or {}
+    text += [f"![{name}]({path})" for name, path in figures.items()]
+    return "## Entropy analysis\n\n" + "\n\n".join(text)
+
+
 def _eval_results(evaluations: list[dict[str, Any]]) -> list[EvalResult]:
     """One `model-index` result per benchmark and (finite, numeric) metric."""
     results = []
@@ -678,6 +824,7 @@ def render_model_card(
     task_eval: dict[str, Any] | None = None,
     folder_weights: dict[str, Any] | None = None,
     left_out: list[dict[str, str]] | None = None,
+    analysis: dict[str, Any] | None = None,
 ) -> ModelCard:
     r"""
     Render a model card from [`card_inputs`] and the files of a saved run; needs no trainer.
@@ -702,7 +849,11 @@ def render_model_card(
             The weights in the card's folder, `{"files": [...], "fingerprint": ...}` ([`folder_weights`]); the card
             names them, or says that the folder holds none. Not mentioned when `None`.
         left_out (`list[dict[str, str]]`, *optional*):
-            Evaluations left out ([`select_evaluations`]): the card names them and says why.
+            Evaluations left out ([`select_evaluations`], [`select_analysis`]): the card names them and says why.
+        analysis (`dict[str, Any]`, *optional*):
+            The entropy analysis of the weights next to the card ([`load_analysis_summary`] through
+            [`select_analysis`]): a section "Entropy analysis" after the evaluations, its figures' paths relative to
+            the card.
 
     Returns:
         [`~huggingface_hub.ModelCard`]: The card.
@@ -814,6 +965,8 @@ def render_model_card(
         )
     if evaluation:
         sections.append("## Evaluation\n\n" + "\n\n".join(evaluation))
+    if analysis:
+        sections.append(_analysis_section(analysis))
 
     versions = ", ".join(f"{name} {value}" for name, value in (inputs.get("framework_versions") or {}).items())
     if versions:
@@ -910,6 +1063,8 @@ def _save_card(
         json.dump(inputs, f, indent=2)
     weights = folder_weights(output_dir)
     evaluations, task_eval, left_out = select_evaluations(output_dir, fingerprint=weights["fingerprint"])
+    analysis, analysis_left_out = select_analysis(output_dir, fingerprint=weights["fingerprint"])
+    left_out += analysis_left_out
     if left_out:
         warnings.warn(
             f"The card of {output_dir} leaves out {len(left_out)} evaluation(s) not of the weights in that folder: "
@@ -925,6 +1080,7 @@ def _save_card(
         task_eval=task_eval,
         folder_weights=weights,
         left_out=left_out,
+        analysis=analysis,
     )
     path = os.path.join(output_dir, CARD_FILENAME)
     card.save(path)
@@ -966,6 +1122,7 @@ def build_model_card(
     output_dir = output_dir or trainer.args.output_dir
     weights = folder_weights(output_dir)
     evaluations, task_eval, left_out = select_evaluations(output_dir, fingerprint=weights["fingerprint"])
+    analysis, analysis_left_out = select_analysis(output_dir, fingerprint=weights["fingerprint"])
     return render_model_card(
         card_inputs(trainer, model_name=model_name, dataset_name=dataset_name, tags=tags),
         trainer.state.log_history,
@@ -974,7 +1131,8 @@ def build_model_card(
         method_curves_filename=method_curves_filename,
         task_eval=task_eval,
         folder_weights=weights,
-        left_out=left_out,
+        left_out=left_out + analysis_left_out,
+        analysis=analysis,
     )
 
 
@@ -1093,11 +1251,13 @@ __all__ = [
     "card_inputs",
     "describe_base_model",
     "folder_weights",
+    "load_analysis_summary",
     "load_evaluations",
     "load_task_eval",
     "load_trainer_state",
     "refresh_model_card",
     "render_model_card",
+    "select_analysis",
     "select_evaluations",
     "write_curves",
     "write_model_card",
