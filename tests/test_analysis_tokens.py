@@ -96,6 +96,8 @@ def test_token_statistics_match_full_logits_and_skip_masked_positions():
     assert torch.allclose(stats.hidden_norm[valid], hidden.norm(dim=-1)[valid])
     expected_size = nucleus_statistics((hidden @ weight.T + bias) / 0.7, 0.9).nucleus_size
     assert torch.equal(stats.branching[valid], expected_size[valid])
+    entropy = -(probs * probs.log()).sum(-1)
+    assert torch.allclose(stats.entropy[valid], entropy[valid], atol=1e-5)
     for field in stats:
         assert (field[~valid] == 0).all()
 

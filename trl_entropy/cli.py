@@ -31,6 +31,9 @@ commands:
                   trl-entropy curriculum --model PATH --output-dir DIR [--dataset NAME|DIR|FILE] [--num-samples 8]
                   [--order {ascending,stages}] [--num-stages 2]   (scores cached in $TRL_ENTROPY_CACHE or ~/.cache)
   card          refresh a saved model's card after an evaluation: trl-entropy card OUTPUT_DIR [--model-name NAME]
+  analyze       token-level entropy analysis of runs (profiles, G_t, roles, quality, behaviours, stages, I_t):
+                  trl-entropy analyze RUN_DIR [RUN_DIR ...] [--impact-positions N] [--base MODEL]
+                (writes RUN_DIR/analysis/: summary.json, figures/, report.html; several runs side by side)
   stages        find the rising/plateau boundary of a finished run: trl-entropy stages RUN_DIR [--plot out.png]
   build-policy  rebuild an embedded tiny policy (tiny_countdown, or tiny_countdown_steps with --task countdown-steps):
                   trl-entropy build-policy [--task countdown-steps] --output-dir DIR
@@ -39,7 +42,7 @@ commands:
                   trl-entropy convert-smollm2 [--output-dir DIR] [--dtype float32]   (default DIR: the cache)
   methods       list the methods a recipe can name with `method:`
 
-threads: the commands that run torch (train, eval, curriculum, build-policy, convert-smollm2) use 1 CPU thread per
+threads: the commands that run torch (train, eval, curriculum, analyze, build-policy, convert-smollm2) use 1 CPU thread per
 process unless OMP_NUM_THREADS is set (then they keep it); see docs/cli.md.
 """
 
@@ -392,7 +395,7 @@ def _methods(argv: Sequence[str]) -> None:
 
 
 # Commands that run torch: their thread count is set before torch is imported.
-_TORCH_COMMANDS = ("train", "eval", "curriculum", "build-policy", "convert-smollm2")
+_TORCH_COMMANDS = ("train", "eval", "curriculum", "analyze", "build-policy", "convert-smollm2")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -422,6 +425,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from .sent.scoring import main as curriculum_main
 
         curriculum_main(rest)
+    elif command == "analyze":
+        from .analysis.report import main as analyze_main
+
+        analyze_main(rest)
     elif command == "plot":
         _plot(rest)
     elif command == "token-html":

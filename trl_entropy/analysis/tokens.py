@@ -6,7 +6,7 @@ r"""Token-level analysis quantities (METHODS.md section 7), as pure tensor funct
   \\(t\\)'s term with respect to its logits is \\(-\alpha_t (e(o_t) - \pi_t)\\), and with respect to the LM head's weight
   the outer product of that with the final hidden state \\(h_t\\), so its norm is
   \\(G_t = |\alpha_t| \cdot \|e(o_t) - \pi_t\|_2 \cdot \|h_t\|_2\\): no backward pass is needed. Here
-  \\(\|e(o_t) - \pi_t\|_2^2 = 1 - 2\pi_t(o_t) + \sum_v \pi_t(v)^2\\), computed tile by tile from the hidden states
+  \\(\|e(o_t) - \pi_t\|_2^2 = (1 - \pi_t(o_t))^2 + \sum_{v \ne o_t} \pi_t(v)^2\\), computed tile by tile from the hidden states
   and the LM head ([`~trl_entropy.functional.paec.logit_tiles`]) without ever holding `(B, T, V)` logits.
 - \\(\alpha_t\\) ([`clipped_advantage_factor`]) is the factor TRL's loss puts on \\(\nabla \log \pi(o_t)\\): the
   importance ratio times the advantage where the clip leaves the gradient on, `0` where it removes it (CISPO: the
@@ -40,6 +40,8 @@ class TokenStatistics(NamedTuple):
     """`||h_t||_2`, the norm of the LM head's input."""
     branching: torch.Tensor
     """Number of tokens in the top-p nucleus."""
+    entropy: torch.Tensor
+    """Entropy (nats) of `pi_t`, as TRL computes it (offline analysis has no TRL forward to take it from)."""
 
 
 def token_statistics(
@@ -56,7 +58,7 @@ def token_statistics(
     tile_size: int | None = None,
 ) -> TokenStatistics:
     r"""
-    \\(\|e(o_t) - \pi_t\|_2\\), \\(\|h_t\|_2\\) and the nucleus size of every position, from the final hidden states and
+    \\(\|e(o_t) - \pi_t\|_2\\), \\(\|h_t\|_2\\), the nucleus size and the entropy of every position, from the final hidden states and
     the LM head, tile by tile, without gradient.
 
     Args:
@@ -90,6 +92,7 @@ def token_statistics(
     tokens = completion_ids.reshape(-1).to(weight.device)
     direction = torch.zeros(shape.numel(), dtype=torch.float32, device=weight.device)
     branching = torch.zeros_like(direction)
+    entropy = torch.zeros_like(direction)
     with torch.no_grad():
         tiles = logit_tiles(
             hidden_states,
@@ -103,15 +106,18 @@ def token_statistics(
         )
         for rows, logits in tiles:
             logps = logits.log_softmax(-1)
-            sampled = logps.gather(-1, tokens[rows].unsqueeze(-1)).squeeze(-1).exp()
-            sum_sq = (2 * logps).exp().sum(-1)
-            # 1 - 2 p_o + sum p^2 >= (1 - p_o)^2 >= 0 exactly; rounding can leave -1e-8
-            direction[rows] = (1 - 2 * sampled + sum_sq).clamp(min=0).sqrt()
+            index = tokens[rows].unsqueeze(-1)
+            # ||e(o) - pi||^2 = (1 - p_o)^2 + sum_{v != o} p_v^2, each part without cancellation: `1 - 2 p_o + sum p^2`
+            # loses everything in float32 when p_o is within 1e-4 of 1, the common case on forced tokens.
+            one_minus = -torch.expm1(logps.gather(-1, index).squeeze(-1))
+            others = (2 * logps).exp().scatter_(-1, index, 0.0).sum(-1)
+            direction[rows] = (one_minus.square() + others).sqrt()
             branching[rows] = nucleus_statistics(logits, top_p).nucleus_size
+            entropy[rows] = -(logps.exp() * logps).sum(-1)
         hidden_norm = hidden_states.detach().float().norm(dim=-1).to(weight.device)
         if mask is not None:
             hidden_norm = hidden_norm * mask.to(hidden_norm.device).bool()
-    return TokenStatistics(direction.view(shape), hidden_norm.view(shape), branching.view(shape))
+    return TokenStatistics(direction.view(shape), hidden_norm.view(shape), branching.view(shape), entropy.view(shape))
 
 
 def clipped_advantage_factor(
