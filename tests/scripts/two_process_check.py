@@ -12,6 +12,7 @@
 7. PPO + entropy advantage trains on two processes: the critic (DDP) and the policy stay identical on both, the
    critic trains, and the advantages are whitened over both processes' tokens; and PPO with a LoRA policy and a LoRA
    critic sharing its frozen backbone trains on two processes too.
+8. The entropy analysis callback of the main job reduces its sums over both processes.
 """
 
 import json
@@ -19,6 +20,12 @@ import os
 import sys
 
 import torch
+
+
+def pytest_approx(values):
+    import pytest
+
+    return pytest.approx(values, rel=1e-6)
 
 
 def check_metric_reduction(trainer) -> None:
@@ -252,6 +259,8 @@ def main(output_dir: str) -> None:
             "0",
             "--disable_tqdm",
             "true",
+            "--analysis_every_n_steps",
+            "1",
         ]
     )
     assert trainer.accelerator.num_processes == 2, f"expected 2 processes, got {trainer.accelerator.num_processes}"
@@ -268,6 +277,15 @@ def main(output_dir: str) -> None:
         logged = [entry for entry in history if "entropy/advantage_psi_mean" in entry]
         assert len(logged) == 3, history
         assert trainer.args.world_size == 2
+        # 8. The analysis callback's sums are reduced over both processes: 2 x 32 completions per step.
+        from trl_entropy.analysis import load_analysis_records
+
+        records = load_analysis_records(output_dir)
+        assert [record["step"] for record in records] == [1, 2, 3], records
+        assert all(record["sums"]["quality/any_issue"][1] == 64 for record in records), records
+        assert [e["analysis/entropy"] for e in history if "analysis/entropy" in e] == pytest_approx(
+            [record["metrics"]["entropy"] for record in records]
+        )
         print("TWO_PROCESS_CHECK_OK")
     # Tear the gloo group down before the interpreter exits: left to process exit, its threads can be destroyed while
     # still joinable, and the process aborts ("terminate called without an active exception") after a passing run.
