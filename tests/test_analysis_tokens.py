@@ -104,13 +104,18 @@ def test_token_statistics_match_full_logits_and_skip_masked_positions():
 
 def test_position_bins_and_profile_sums_by_hand():
     mask = torch.tensor([[1, 1, 1, 1, 0], [1, 1, 0, 0, 0]])
-    # row 0: relative positions 0, .25, .5, .75 -> bins (3 bins) 0, 0, 1, 2; row 1: 0, .5 -> 0, 1
-    assert position_bins(mask, 3).tolist() == [[0, 0, 1, 2, -1], [0, 1, -1, -1, -1]]
+    # (t - 1) / (|o| - 1): row 0 0, 1/3, 2/3, 1 -> bins (3 bins) 0, 1, 2, 2; row 1 0, 1 -> 0, 2
+    assert position_bins(mask, 3).tolist() == [[0, 1, 2, 2, -1], [0, 2, -1, -1, -1]]
     values = torch.tensor([[1.0, 2.0, 3.0, 4.0, 99.0], [10.0, 20.0, 99.0, 99.0, 99.0]])
     sums, counts = positional_profile_sums(values, mask, 3)
-    assert sums.tolist() == [13.0, 23.0, 4.0] and counts.tolist() == [3.0, 2.0, 1.0]
+    assert sums.tolist() == [11.0, 2.0, 27.0] and counts.tolist() == [2.0, 1.0, 3.0]
     sums, counts = positional_profile_sums(values, mask, 3, rows=torch.tensor([False, True]))
-    assert sums.tolist() == [10.0, 20.0, 0.0] and counts.tolist() == [1.0, 1.0, 0.0]
+    assert sums.tolist() == [10.0, 0.0, 20.0] and counts.tolist() == [1.0, 0.0, 1.0]
+    # the first and last tokens of any length land in the first and last of 10 bins
+    for length in range(2, 13):
+        bins = position_bins(torch.ones(1, length), 10)[0]
+        assert bins[0] == 0 and bins[-1] == 9, (length, bins)
+    assert position_bins(torch.ones(1, 1), 10).tolist() == [[0]]
     with pytest.raises(ValueError, match="num_bins.*2"):
         position_bins(mask, 2)
 
@@ -140,9 +145,10 @@ def test_batch_analysis_sums_by_hand():
     assert sums["entropy/all"] == (pytest.approx(0.9 + 10.0), 7.0)
     assert sums["entropy/correct"] == (pytest.approx(0.9), 3.0)
     assert sums["entropy/incorrect"] == (pytest.approx(10.0), 4.0)
-    # row 0 bins 0, 1, 2; row 1 (length 4) bins 0, 0, 1, 2
-    assert sums["entropy/all/bin0"] == (pytest.approx(0.5 + 3.0), 3.0)
-    assert sums["entropy/incorrect/bin2"] == (pytest.approx(4.0), 1.0)
+    # row 0 (length 3) bins 0, 1, 2; row 1 (length 4) bins 0, 1, 2, 2
+    assert sums["entropy/all/bin0"] == (pytest.approx(0.5 + 1.0), 2.0)
+    assert sums["entropy/all/bin1"] == (pytest.approx(0.1 + 2.0), 2.0)
+    assert sums["entropy/incorrect/bin2"] == (pytest.approx(7.0), 2.0)
     assert sum(sums[f"role/{role}/share"][0] for role in ("formal_reasoning", "logical_structuring",
                "metacognitive", "semantic_support")) == 7  # fmt: skip
     assert sums["quality/garbled"] == (0.0, 2.0)
@@ -150,8 +156,8 @@ def test_batch_analysis_sums_by_hand():
     assert metrics["entropy"] == pytest.approx(10.9 / 7)
     assert metrics["entropy_correct"] == pytest.approx(0.3)
     profile = analysis_profiles(sums, 3)["entropy"]["all"]
-    assert profile == pytest.approx([3.5 / 3, (0.1 + 3.0) / 2, (0.3 + 4.0) / 2])
-    assert metrics["entropy_u_shape"] == pytest.approx((3.5 / 3 + 4.3 / 2) / 2 - 3.1 / 2)
+    assert profile == pytest.approx([1.5 / 2, 2.1 / 2, 7.3 / 3])
+    assert metrics["entropy_u_shape"] == pytest.approx((1.5 / 2 + 7.3 / 3) / 2 - 2.1 / 2)
     with pytest.raises(ValueError, match="Completion 0 has 3 valid tokens but 2"):
         batch_analysis_sums(entropies, mask, token_texts=[["7", "*"], ["a", "b", "c", "d"]])
 
@@ -204,7 +210,7 @@ def test_callback_values_match_an_offline_recomputation(tokenizer, prompt_datase
     sums = batch_analysis_sums(
         entropies, mask, correct=inputs[COMPLETION_REWARDS_KEY] >= 1.0, gradient_norm=gradient_norm,
         branching=nucleus_statistics(logits, 0.95).nucleus_size * mask,
-        token_texts=[[tokenizer.decode([t]) for t in row] for row in rows],
+        token_texts=[[tokenizer.decode([t], skip_special_tokens=True) for t in row] for row in rows],
         completion_texts=tokenizer.batch_decode(rows, skip_special_tokens=True), num_bins=4,
     )  # fmt: skip
     offline = analysis_metrics(sums, 4)

@@ -532,7 +532,8 @@ class EntropyGRPOTrainer(GRPOTrainer):
             tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)
             rows = [ids[keep].tolist() for ids, keep in zip(completion_ids.cpu(), mask.cpu() > 0, strict=True)]
             if callback.roles:
-                token_texts = [[tokenizer.decode([token]) for token in row] for row in rows]
+                # special tokens (EOS) decode to "" and take the role of the text before them
+                token_texts = [[tokenizer.decode([token], skip_special_tokens=True) for token in row] for row in rows]
             if callback.quality:
                 completion_texts = tokenizer.batch_decode(rows, skip_special_tokens=True)
         sums = batch_analysis_sums(

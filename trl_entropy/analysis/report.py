@@ -247,7 +247,7 @@ def sample_run(
                     "correct": sample["correct"],
                     "reward": sample["reward"],
                     "advantage": round(advantage, 6),
-                    "tokens": [tokenizer.decode([token]) for token in ids],
+                    "tokens": [tokenizer.decode([token], skip_special_tokens=True) for token in ids],
                     "entropy": _rounded(sample["entropy"]),
                     "gradient_norm": _rounded(
                         abs(advantage) * d * h

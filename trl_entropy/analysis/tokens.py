@@ -24,7 +24,6 @@ from typing import NamedTuple
 import torch
 
 from ..functional.paec import check_top_p, logit_tiles, nucleus_statistics
-from ..functional.position_shaping import relative_positions
 
 
 CLIPPED_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo", "luspo")
@@ -199,13 +198,20 @@ def gradient_norm_proxy(
 
 def position_bins(mask: torch.Tensor, num_bins: int = 10) -> torch.Tensor:
     r"""
-    The relative-position bin of every valid token, \\(\lfloor n \cdot (t - 1) / |o| \rfloor\\) with \\(n\\) = `num_bins`
-    (see [`~trl_entropy.functional.relative_positions`]), `-1` at invalid positions. A completion shorter than
-    `num_bins` leaves some bins empty.
+    The relative-position bin of every valid token, \\(\min(\lfloor n (t - 1) / (|o| - 1) \rfloor, n - 1)\\) with
+    \\(n\\) = `num_bins` and \\(t = 1, \dots, |o|\\) counting valid tokens (`0` for a one-token completion), `-1` at
+    invalid positions.
+
+    The first token of every completion is in the first bin and its last token in the last bin, whatever the length,
+    which a U-shape statistic needs (with \\((t - 1) / |o|\\) the last bin of a 10-bin profile would stay empty for every
+    completion shorter than 10 tokens). A completion shorter than `num_bins` leaves some inner bins empty.
     """
     check_num_bins(num_bins)
-    bins = (relative_positions(mask) * num_bins).floor().long().clamp(max=num_bins - 1)
-    return torch.where(mask != 0, bins, -1)
+    valid = mask != 0
+    rank = valid.cumsum(dim=-1) - 1  # t - 1
+    last = (valid.sum(dim=-1, keepdim=True) - 1).clamp(min=1)
+    bins = (rank.double() * num_bins / last).floor().long().clamp(0, num_bins - 1)
+    return torch.where(valid, bins, -1)
 
 
 def positional_profile_sums(
