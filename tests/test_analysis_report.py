@@ -166,6 +166,11 @@ def test_analyze_refuses_other_settings_and_restarts_for_other_weights(run_dir):
 
 
 def test_analyze_input_errors(run_dir, tmp_path):
+    from trl_entropy.tasks import TINY_STEPS_POLICY_PATH
+
+    with pytest.raises(AnalysisInputError, match="inside the installed trl_entropy package.*copy it first"):
+        analyze_run(TINY_STEPS_POLICY_PATH, **SMALL)
+    assert not os.path.exists(os.path.join(TINY_STEPS_POLICY_PATH, ANALYSIS_DIRNAME))
     with pytest.raises(AnalysisInputError, match="Cannot tell which task"):
         analyze_run(run_dir, **{**SMALL, "benchmark": None})
     with pytest.raises(AnalysisInputError, match="`num_samples` must be an integer >= 2, got 1"):

@@ -608,6 +608,12 @@ def analyze_run(
 
     started = time.perf_counter()
     run_dir = os.path.abspath(check_model_path(run_dir))
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.commonpath([run_dir, package_dir]) == package_dir:
+        raise AnalysisInputError(
+            f"{run_dir} is inside the installed trl_entropy package (a shipped policy); the analysis is written into "
+            f"the analysed folder, so copy it first: cp -r {run_dir} DIR && trl-entropy analyze DIR"
+        )
     benchmark = benchmark or infer_benchmark(run_dir)
     if benchmark is None:
         raise AnalysisInputError(
