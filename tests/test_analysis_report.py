@@ -100,7 +100,8 @@ SMALL = dict(benchmark="countdown-steps", num_prompts=4, num_samples=4, batch_si
 
 
 def test_analyze_a_run_writes_summary_figures_and_a_self_contained_report(run_dir):
-    pytest.importorskip("matplotlib")
+    import matplotlib  # noqa: F401  (the test extra installs it: a missing one must fail, not skip)
+
     (summary,) = analyze([run_dir], impact_positions=4, impact_k=4, **SMALL)
     analysis = os.path.join(run_dir, ANALYSIS_DIRNAME)
     with open(os.path.join(analysis, "summary.json")) as f:
@@ -182,7 +183,8 @@ def test_analyze_input_errors(run_dir, tmp_path):
 
 
 def test_analyze_several_runs_side_by_side(tmp_path, run_dir, capsys):
-    pytest.importorskip("matplotlib")
+    import matplotlib  # noqa: F401  (the test extra installs it: a missing one must fail, not skip)
+
     other = str(tmp_path / "other")
     shutil.copytree(run_dir, other)
     output = str(tmp_path / "comparison")

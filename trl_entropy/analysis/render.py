@@ -31,7 +31,7 @@ def _finite(values: Sequence[Any]) -> list[float]:
 
 def _save(fig, path: str) -> str:
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     _plt().close(fig)
     return path
 
@@ -64,7 +64,9 @@ def plot_profiles(runs: Sequence[tuple[str, dict]], path: str) -> str | None:
         ax.set_title(titles[quantity])
         ax.set_xlabel("relative position in the completion")
         ax.set_xlim(0, 1)
-    axes[0][0].legend(fontsize=7)
+    # one legend under the panels: a run per colour, a group per line style
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.02), ncol=3, fontsize=7, frameon=False)
     return _save(fig, path)
 
 
@@ -147,7 +149,10 @@ def plot_quality(runs: Sequence[tuple[str, dict]], path: str) -> str | None:
         ax.set_xlabel("step")
         ax.set_ylabel("share of completions")
         ax.set_title("quality issues during training")
-        ax.set_ylim(bottom=0)
+        top = max((line.get_ydata().max() for line in ax.get_lines() if len(line.get_ydata())), default=0.0)
+        ax.set_ylim(0, max(0.05, 1.2 * float(top)))
+        if top == 0:
+            ax.text(0.5, 0.5, "no completion had a quality issue", transform=ax.transAxes, ha="center")
     else:
         if not any(summary.get("quality") for _, summary in runs):
             return None
