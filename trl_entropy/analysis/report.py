@@ -398,8 +398,12 @@ def stage_summary(run_dir: str, num_bins: int = 10) -> dict[str, Any]:
         history = load_log_history(state_path)
         steps, entropy = curve(history, "entropy")
         reward_steps, reward = curve(history, "reward")
-        detector = StageDetector.detect(history)
-        plateau = detector.plateau_step
+        # the boundary the run's own detector declared (it saw every step), else one detected from the logged steps
+        declared = [
+            entry["entropy/plateau_step"] for entry in history if entry.get("entropy/plateau_step") is not None
+        ]
+        plateau = int(declared[-1]) if declared else StageDetector.detect(history).plateau_step
+        result["plateau_source"] = "declared during training" if declared else "detected from the log history"
         result.update(
             {
                 "plateau_step": plateau,
@@ -483,8 +487,8 @@ def evaluate_claims(summary: dict[str, Any]) -> list[dict[str, Any]]:
         rising, flat = stages.get("entropy_slope_rising", math.nan), stages.get("entropy_slope_plateau", math.nan)
         holds = None if math.isnan(rising) or math.isnan(flat) else bool(rising < 0 and abs(flat) < abs(rising))
         evidence = (
-            f"entropy slope {_fmt(rising)} per step up to the plateau (step {stages['plateau_step']}), "
-            f"{_fmt(flat)} after"
+            f"entropy slope {_fmt(rising)} per step up to the plateau (step {stages['plateau_step']}, "
+            f"{stages.get('plateau_source', 'detected')}), {_fmt(flat)} after"
         )
     elif "num_steps" in stages:
         holds = None
