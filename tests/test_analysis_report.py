@@ -46,9 +46,14 @@ def test_claims_verdicts_by_hand():
                        "num_tokens": 9}, "reflective_sentences": {"num_tokens": 0}, "other_sentences": {"num_tokens": 9}},
         "profiles": {"entropy": {"all": [1.0, 0.2, 0.3, 0.9]}},
         "stages": {"plateau_step": 50, "entropy_slope_rising": -0.01, "entropy_slope_plateau": 0.001},
+        "rare": {"rare_share": 0.1, "mean_entropy_rare": 0.2, "mean_entropy_other": 0.3, "k": 5},
     }  # fmt: skip
     verdicts = [claim["holds"] for claim in evaluate_claims(summary)]
-    assert verdicts == [False, True, None, True, True]
+    assert verdicts == [False, True, None, False, True, True]
+    summary["rare"] = {"note": "rare behaviours not computed (--embedder none)"}
+    assert evaluate_claims(summary)[3] == {
+        "claim": "Rare behaviours (sentences far from the base model's) carry higher entropy", "source":
+        "arXiv 2506.14758", "holds": None, "evidence": "rare behaviours not computed (--embedder none)"}  # fmt: skip
     summary["stages"] = {"num_steps": 150, "entropy_slope": -0.001}
     assert evaluate_claims(summary)[-1]["holds"] is None
     assert "no plateau in 150 steps" in evaluate_claims(summary)[-1]["evidence"]
@@ -111,8 +116,8 @@ def test_analyze_a_run_writes_summary_figures_and_a_self_contained_report(run_di
     assert len(saved["profiles"]["entropy"]["all"]) == 10
     assert saved["impact"]["num_positions"] == 4 and saved["impact"]["k"] == 4
     assert saved["rare"]["num_sentences"] > 0 and 0 < saved["rare"]["rare_share"] <= 1
-    assert [claim["source"] for claim in saved["claims"]].count("arXiv 2506.14758") == 2
-    assert len(saved["claims"]) == 5
+    assert [claim["source"] for claim in saved["claims"]].count("arXiv 2506.14758") == 3
+    assert len(saved["claims"]) == 6
     # the shipped policy has no trainer_state.json: the stage claim says so
     assert saved["claims"][-1]["holds"] is None and "trainer_state.json" in saved["claims"][-1]["evidence"]
     for name in ("profile", "roles", "impact_vs_entropy", "quality"):

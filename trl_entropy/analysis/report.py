@@ -471,6 +471,17 @@ def evaluate_claims(summary: dict[str, Any]) -> list[dict[str, Any]]:
         else:
             holds, evidence = None, f"not measurable: {int(a.get('num_tokens', 0))} such tokens in the completions"
         claims.append(_verdict(claim, "arXiv 2506.14758", holds, evidence))
+    rare = summary.get("rare") or {}
+    if "rare_share" in rare:
+        holds = bool(rare["mean_entropy_rare"] > rare["mean_entropy_other"])
+        evidence = (
+            f"mean entropy {_fmt(rare['mean_entropy_rare'])} of the {_fmt(rare['rare_share'])} of sentences farthest "
+            f"from the base model's (k = {rare['k']}) vs {_fmt(rare['mean_entropy_other'])} of the others"
+        )
+    else:
+        holds, evidence = None, (rare.get("note") or "not measured") if rare else "not measured"
+    claims.append(_verdict("Rare behaviours (sentences far from the base model's) carry higher entropy",
+                           "arXiv 2506.14758", holds, evidence))  # fmt: skip
     profile = (summary.get("profiles") or {}).get("entropy", {}).get("all")
     if profile:
         from .tokens import u_shape_statistic
