@@ -205,3 +205,29 @@ def test_analyze_several_runs_side_by_side(tmp_path, run_dir, capsys):
     assert os.path.isfile(os.path.join(output, "figures", "profile.png"))
     with open(os.path.join(output, "summary.json")) as f:
         assert [run["run"] for run in json.load(f)["runs"]] == ["run", "other"]
+
+
+def test_two_processes_write_what_one_process_writes(tmp_path, run_dir):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent
+    single = str(tmp_path / "single")
+    shutil.copytree(run_dir, single)
+    analyze([single], impact_positions=4, impact_k=4, **{**SMALL, "batch_size": 8})
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(root)}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+               str(root / "scripts" / "two_process_analyze_check.py"), run_dir]  # fmt: skip
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    summaries = []
+    for folder in (single, run_dir):
+        with open(os.path.join(folder, ANALYSIS_DIRNAME, "summary.json")) as f:
+            summaries.append(json.load(f))
+        assert not any(".part-" in name for name in os.listdir(os.path.join(folder, ANALYSIS_DIRNAME)))
+    one, two = summaries
+    assert two["metrics"] == pytest.approx(one["metrics"], nan_ok=True)
+    assert two["impact"].pop("points") == one["impact"].pop("points")
+    assert two["impact"] == pytest.approx(one["impact"], nan_ok=True)
+    assert two["num_completions"] == one["num_completions"] == 16

@@ -10,6 +10,7 @@ each claim of the seeds; `figures/` and `report.html` show them. With several ru
 them side by side.
 """
 
+import glob
 import json
 import math
 import os
@@ -208,14 +209,28 @@ def sample_run(
     `entropy`, `gradient_norm` (with GRPO's group advantage, on-policy), `branching`). Resumable: records already in
     `output_path` are kept and new ones appended chunk by chunk.
     """
-    from ..eval.evaluator import _append_jsonl, _read_jsonl, sample_chunks
-    from .impact import impact_generator
+    from ..eval.evaluator import (
+        _append_jsonl,
+        _barrier,
+        _finish_parts,
+        _gather,
+        _load_done_records,
+        _process_info,
+        sample_chunks,
+    )
+    from .impact import _part_pattern, impact_generator
 
     prompts = [benchmark.build_prompt(problem, tokenizer) for problem in problems]
     prompt_ids = [tokenizer(prompt, add_special_tokens=False)["input_ids"] for prompt in prompts]
-    done = {}
-    if output_path is not None and os.path.isfile(output_path):
-        done = {record["id"]: record for record in _read_jsonl(output_path) if len(record["samples"]) == num_samples}
+    # Several processes (accelerate launch / torchrun) share the chunks as the evaluator does: each appends its
+    # chunks to a part file, the main process merges them.
+    rank, world_size = _process_info()
+    done, part_path = {}, None
+    if output_path is not None:
+        output_dir, filename = os.path.dirname(os.path.abspath(output_path)), os.path.basename(output_path)
+        part_pattern = _part_pattern(output_path)
+        part_path = os.path.join(output_dir, part_pattern.format(rank=rank))
+        done = _load_done_records(output_dir, num_samples, filename, part_pattern, "id", "samples")
     generate_groups = impact_generator(model, tokenizer, num_samples, temperature, top_p, max_new_tokens)
 
     def generate(groups, chunk_seed):
@@ -259,8 +274,8 @@ def sample_run(
         return {"id": problem["id"], "prompt_ids": prompt_ids[index], "samples": kept}
 
     def save(records):
-        if output_path is not None:
-            _append_jsonl(output_path, records)
+        if part_path is not None:
+            _append_jsonl(part_path, records)
 
     was_training = model.training
     model.eval()
@@ -268,12 +283,16 @@ def sample_run(
         groups = [[(ids, [])] for ids in prompt_ids]
         new = sample_chunks(
             generate, groups, [problem["id"] for problem in problems], num_samples, batch_size, seed, make_record,
-            set(done), on_chunk=save, show_progress=show_progress, desc=desc, unit="prompt",
+            set(done), rank, world_size, on_chunk=save, show_progress=show_progress, desc=desc, unit="prompt",
         )  # fmt: skip
     finally:
         model.train(was_training)
-    by_id = {**done, **{record["id"]: record for record in new}}
-    return [by_id[problem["id"]] for problem in problems]
+    by_id = {**done, **{record["id"]: record for record in _gather(new, world_size)}}
+    records = [by_id[problem["id"]] for problem in problems]
+    if output_path is not None and rank == 0:
+        _finish_parts(output_dir, records, filename, part_pattern)
+    _barrier(world_size)
+    return records
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -558,14 +577,26 @@ def _resolve_embedder(embed: str | Callable | None) -> tuple[Callable | None, st
 
 
 def _settings_check(analysis_dir: str, settings: dict[str, Any], overwrite: bool) -> None:
-    """Resume only the same analysis of the same weights: other weights start afresh, other settings are refused."""
+    """Resume only the same analysis of the same weights: other weights start afresh, other settings are refused.
+    Every process reads and decides; the main process alone removes and writes."""
+    from ..eval.evaluator import _barrier, _process_info
+
+    rank, world_size = _process_info()
     path = os.path.join(analysis_dir, SETTINGS_FILENAME)
-    cached = [os.path.join(analysis_dir, name) for name in (SAMPLES_FILENAME, BASE_SAMPLES_FILENAME, IMPACT_FILENAME)]
+    cached = [
+        path
+        for name in (SAMPLES_FILENAME, BASE_SAMPLES_FILENAME, IMPACT_FILENAME)
+        for path in [
+            os.path.join(analysis_dir, name),
+            *glob.glob(os.path.join(glob.escape(analysis_dir), name) + ".part-*"),
+        ]
+    ]
     if os.path.isfile(path) and not overwrite:
         with open(path) as f:
             saved = json.load(f)
         if saved.get("weights_fingerprint") != settings["weights_fingerprint"]:
-            warnings.warn(f"{analysis_dir} holds an analysis of other weights: it starts afresh.", stacklevel=3)
+            if rank == 0:
+                warnings.warn(f"{analysis_dir} holds an analysis of other weights: it starts afresh.", stacklevel=3)
             overwrite = True
         else:
             changed = [k for k in settings if k not in ("impact_positions",) and saved.get(k) != settings[k]]
@@ -575,13 +606,16 @@ def _settings_check(analysis_dir: str, settings: dict[str, Any], overwrite: bool
                     f"{analysis_dir} holds an analysis with other settings ({details}); pass --overwrite to start "
                     "afresh."
                 )
-    if overwrite:
-        for cache in cached:
-            if os.path.isfile(cache):
-                os.remove(cache)
-    os.makedirs(analysis_dir, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(settings, f, indent=2)
+    _barrier(world_size)  # every process has read the old settings before the main one replaces them
+    if rank == 0:
+        if overwrite:
+            for cache in cached:
+                if os.path.isfile(cache):
+                    os.remove(cache)
+        os.makedirs(analysis_dir, exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(settings, f, indent=2)
+    _barrier(world_size)
 
 
 def analyze_run(
@@ -659,7 +693,9 @@ def analyze_run(
     }  # fmt: skip
     analysis_dir = os.path.join(run_dir, ANALYSIS_DIRNAME)
     _settings_check(analysis_dir, settings, overwrite)
-    say = print if show_progress else (lambda *args, **kwargs: None)
+    from ..eval.evaluator import _process_info
+
+    say = print if show_progress and _process_info()[0] == 0 else (lambda *args, **kwargs: None)
 
     model, tokenizer = _load_hf(run_dir, "float32")
     sampling = dict(num_samples=num_samples, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
@@ -761,16 +797,20 @@ def write_analysis(runs: Sequence[tuple[str, dict[str, Any]]], output_dir: str) 
 def analyze(run_dirs: Sequence[str], output: str | None = None, **kwargs) -> list[dict[str, Any]]:
     """[`analyze_run`] on every run, each run's figures and report in its `analysis/`, and with several runs the
     side-by-side figures and report in `output` (default `entropy-analysis/`)."""
+    from ..eval.evaluator import _process_info
+
+    main_process = _process_info()[0] == 0  # under several processes every one computes, the main one writes
     summaries = []
     for run_dir in run_dirs:
         summary = analyze_run(run_dir, **kwargs)
         analysis_dir = os.path.join(summary["model"], ANALYSIS_DIRNAME)
-        figures = write_analysis([(summary["run"], summary)], analysis_dir)
-        summary["figures"] = {name: os.path.relpath(path, analysis_dir) for name, path in figures.items()}
-        with open(os.path.join(analysis_dir, SUMMARY_FILENAME), "w") as f:
-            json.dump(_jsonable(summary), f, indent=2)
+        if main_process:
+            figures = write_analysis([(summary["run"], summary)], analysis_dir)
+            summary["figures"] = {name: os.path.relpath(path, analysis_dir) for name, path in figures.items()}
+            with open(os.path.join(analysis_dir, SUMMARY_FILENAME), "w") as f:
+                json.dump(_jsonable(summary), f, indent=2)
         summaries.append(summary)
-    if len(summaries) > 1:
+    if len(summaries) > 1 and main_process:
         output = output or "entropy-analysis"
         os.makedirs(output, exist_ok=True)
         names = [summary["run"] for summary in summaries]
@@ -830,6 +870,10 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
         )  # fmt: skip
     except (AnalysisInputError, EvaluationInputError, FileNotFoundError) as error:
         raise SystemExit(f"trl-entropy analyze: error: {error}") from None
+    from ..eval.evaluator import _process_info
+
+    if _process_info()[0] != 0:
+        return summaries
     lines = []
     for summary in summaries:
         lines.append(
