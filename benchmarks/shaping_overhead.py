@@ -48,14 +48,16 @@ REFERENCE_ARMS = ("paec_statistics_only", "grpo_entropy_bonus")
 PAEC_METRICS = {"projected_share": "entropy/paec_projected_share", "nucleus_size": "entropy/paec_nucleus_size"}
 
 
-def build_run(args, trainer_name: str, output_dir: str):
+def build_random_policy(args):
+    """
+    A random-init Qwen2 of `args.vocab_size` tokens (`args.hidden_size`, `args.num_layers`, logits scaled by
+    `args.logit_scale`), a word-level tokenizer over its vocabulary, 512 prompts of `args.prompt_length` words and a
+    reward: `(model, config, tokenizer, dataset, reward)`. Also used by `analysis_overhead.py`.
+    """
     import torch
     from datasets import Dataset
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
-    from trl import GRPOConfig, GRPOTrainer
-
-    from trl_entropy.methods import get_method
 
     # A word-level tokenizer over a vocabulary of the requested size: every id the model samples decodes.
     vocab = {"<pad>": 0, "<eos>": 1, **{f"w{i}": i for i in range(2, args.vocab_size)}}
@@ -86,6 +88,16 @@ def build_run(args, trainer_name: str, output_dir: str):
     def length_reward(completions, **kwargs):
         return [len(c) % 7 / 7 for c in completions]
 
+    return model, config, tokenizer, dataset, length_reward
+
+
+def build_run(args, trainer_name: str, output_dir: str):
+    import torch
+    from trl import GRPOConfig, GRPOTrainer
+
+    from trl_entropy.methods import get_method
+
+    model, config, tokenizer, dataset, length_reward = build_random_policy(args)
     on_gpu = torch.cuda.is_available()
     common = dict(
         output_dir=output_dir,
@@ -128,7 +140,7 @@ def build_run(args, trainer_name: str, output_dir: str):
     if trainer_name in ("ppo", "entropy_advantage_ppo"):
         # The same completions per step as GRPO, one per prompt; the critic is the policy's backbone with a scalar
         # head (a second model of the same size, trained with its own optimizer).
-        from transformers import Qwen2ForTokenClassification
+        from transformers import Qwen2Config, Qwen2ForTokenClassification
 
         common["num_generations"] = 1
         critic = Qwen2ForTokenClassification(Qwen2Config(**{**config.to_dict(), "num_labels": 1}))
@@ -148,6 +160,15 @@ def build_run(args, trainer_name: str, output_dir: str):
     )
 
 
+def peak_memory_mb() -> float:
+    """This process's peak memory so far: resident set size on a CPU, `torch.cuda.max_memory_allocated` on a GPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 def run_one(args) -> None:
     """Child process: train, print one JSON line."""
     import torch
@@ -158,10 +179,7 @@ def run_one(args) -> None:
         trainer.train()
         history = trainer.state.log_history
         times = [e["step_time"] for e in history if "step_time" in e][args.warmup_steps :]
-    if torch.cuda.is_available():
-        peak_mb = torch.cuda.max_memory_allocated() / 2**20
-    else:
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak_mb = peak_memory_mb()
 
     def logged_median(key):  # over logged steps; NaN (nothing counted) left out
         values = [e[key] for e in history if key in e and e[key] == e[key]]
