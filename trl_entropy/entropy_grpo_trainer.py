@@ -513,6 +513,7 @@ class EntropyGRPOTrainer(GRPOTrainer):
                     logit_scale=logit_scale,
                     softcap=softcap,
                     mask=mask.to(weight.device),
+                    with_entropy=False,  # TRL's forward already gave it
                 )
 
             stats = with_full_lm_head(self.model, compute)

@@ -106,8 +106,11 @@ def nucleus_statistics(logits: torch.Tensor, top_p: float = 0.95) -> DecisionSta
             entropy[done] = row_entropy[covered]
             size[done] = row_size[covered]
             gap[done] = best[covered, 0] - best[covered, 1]
+            # A row whose best k tokens hold less than half the nucleus mass is far from flat-tailed enough for the
+            # next rung to cover it (random-init models: a nucleus of most of the vocabulary): sort it whole at once.
+            short = (best.exp().sum(-1) < top_p / 2)[~covered]
             pending = pending[~covered]
-            k = min(k * _CANDIDATE_GROWTH, vocab_size)
+            k = vocab_size if bool(short.any()) else min(k * _CANDIDATE_GROWTH, vocab_size)
         shape = logits.shape[:-1]
         return DecisionStatistics(entropy.view(shape), size.view(shape), gap.view(shape))
 
