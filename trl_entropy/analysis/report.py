@@ -494,7 +494,7 @@ def evaluate_claims(summary: dict[str, Any]) -> list[dict[str, Any]]:
     if "rare_share" in rare:
         holds = bool(rare["mean_entropy_rare"] > rare["mean_entropy_other"])
         evidence = (
-            f"mean entropy {_fmt(rare['mean_entropy_rare'])} of the {_fmt(rare['rare_share'])} of sentences farthest "
+            f"mean entropy {_fmt(rare['mean_entropy_rare'])} of the {rare['rare_share']:.0%} of sentences farthest "
             f"from the base model's (k = {rare['k']}) vs {_fmt(rare['mean_entropy_other'])} of the others"
         )
     else:
