@@ -231,3 +231,16 @@ def test_two_processes_write_what_one_process_writes(tmp_path, run_dir):
     assert two["impact"].pop("points") == one["impact"].pop("points")
     assert two["impact"] == pytest.approx(one["impact"], nan_ok=True)
     assert two["num_completions"] == one["num_completions"] == 16
+
+
+def test_report_shows_the_aggregates_of_each_training_stage(tmp_path):
+    from trl_entropy.analysis.render import write_report_html
+
+    summary = {"metrics": {"entropy": 0.3}, "claims": [], "stages": {"per_stage": {
+        "rising": {"entropy": 0.41, "entropy_u_shape": 0.05}, "plateau": {"entropy": 0.27, "entropy_u_shape": None}}}}  # fmt: skip
+    path = write_report_html([("run", summary)], {}, str(tmp_path / "report.html"))
+    with open(path, encoding="utf-8") as f:
+        page = f.read()
+    assert "By training stage" in page
+    assert "<td>run</td><td>rising</td><td>0.41</td>" in page and "<td>run</td><td>plateau</td><td>0.27</td>" in page
+    assert "pip install &quot;trl-entropy[viz]&quot;" in page or "trl-entropy[viz]" in page  # no figures: says why

@@ -433,7 +433,7 @@ def test_minilm_model_dir_extracts_once(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_load_sentence_embedder_real_minilm():
-    pytest.importorskip("sentence_transformers")
+    # the slow run needs the `analysis` extra (pip install -e ".[analysis]"): a missing one fails here, never skips
     embed = text.load_sentence_embedder()
     vectors = embed(["The cat sits on the mat.", "A cat is sitting on the mat.", "Stock prices fell sharply today."])
     assert vectors.shape == (3, 384) and vectors.dtype == torch.float32
@@ -443,3 +443,18 @@ def test_load_sentence_embedder_real_minilm():
     assert similar < unrelated
     assert distances[0].item() == pytest.approx(similar.item(), abs=1e-5)
     assert embed([]).shape == (0, 384)
+
+
+@pytest.mark.slow
+def test_rare_behaviours_with_the_real_minilm():
+    embed = text.load_sentence_embedder()
+    reference = [f"We add {a} and {b} to get {a + b}." for a in range(1, 8) for b in range(1, 4)]
+    sentences = [f"We add {a} and 2 to get {a + 2}." for a in range(2, 9)] + [
+        "Let me write a poem about the sea instead."
+    ]
+    entropies = [0.1] * 7 + [2.0]
+    stats = text.rare_behaviour_statistics(sentences, entropies, reference, embed, k=5, top_fraction=0.1)
+    # ceil(0.1 * 8) = 1 rare sentence: the poem, the only one unlike the reference arithmetic
+    assert stats["rare_share"] == pytest.approx(1 / 8)
+    assert stats["mean_entropy_rare"] == pytest.approx(2.0)
+    assert stats["mean_entropy_other"] == pytest.approx(0.1)

@@ -243,6 +243,17 @@ _MAIN_METRICS = (
 )
 
 
+_STAGE_COLUMNS = (
+    ("entropy", "entropy"),
+    ("entropy_correct", "entropy, correct"),
+    ("entropy_incorrect", "entropy, incorrect"),
+    ("entropy_u_shape", "U-shape (ends - middle)"),
+    ("gradient_norm", "G_t"),
+    ("branching", "branching"),
+    ("quality_any_issue", "quality issues"),
+)
+
+
 def _cell(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
@@ -318,6 +329,18 @@ def write_report_html(runs: Sequence[tuple[str, dict]], figures: dict[str, str],
                 f"<tr><td>{html.escape(claim['claim'])}</td><td>{html.escape(claim['source'])}</td>"
                 f"<td>{_holds_cell(claim['holds'])}</td><td>{html.escape(claim['evidence'])}</td></tr>"
             )
+        parts.append("</table>")
+    stage_rows = [(name, summary["stages"]["per_stage"]) for name, summary in runs
+                  if (summary.get("stages") or {}).get("per_stage")]  # fmt: skip
+    if stage_rows:
+        parts.append("<h2>By training stage</h2><p class=\"note\">From the training-time records of "
+                     "<code>EntropyAnalysisCallback</code> (<code>entropy_analysis.jsonl</code>), split at the stage "
+                     "detector's plateau step.</p><table><tr><th>run</th><th>stage</th>"
+                     + "".join(f"<th>{html.escape(label)}</th>" for _, label in _STAGE_COLUMNS) + "</tr>")  # fmt: skip
+        for name, per_stage in stage_rows:
+            for stage, metrics in per_stage.items():
+                parts.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(stage)}</td>"
+                             + "".join(f"<td>{_cell(metrics.get(key))}</td>" for key, _ in _STAGE_COLUMNS) + "</tr>")  # fmt: skip
         parts.append("</table>")
     parts.append("<h2>Figures</h2>")
     if not figures:
