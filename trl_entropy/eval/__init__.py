@@ -16,6 +16,7 @@ from .answers import (
 )
 from .benchmarks import BENCHMARKS, MATH_INSTRUCTION, Benchmark, BenchmarkSpec, load_benchmark
 from .metrics import acc_at_n, default_ks, maj_at_k, pass_at_k, summarize
+from .plain_text import PlainTextGrader, extract_plain_answer, parse_number
 
 
 # Generation and the training callback import torch and transformers: loaded on first use.
@@ -40,14 +41,17 @@ __all__ = [
     "EvaluationCallback",
     "GradedSample",
     "MathGrader",
+    "PlainTextGrader",
     "acc_at_n",
     "cluster_answers",
     "default_ks",
     "evaluate",
     "extract_last_boxed",
+    "extract_plain_answer",
     "load_benchmark",
     "maj_at_k",
     "math_verify_version",
+    "parse_number",
     "pass_at_k",
     "summarize",
     "summary_table",

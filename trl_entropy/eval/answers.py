@@ -133,9 +133,17 @@ class MathGrader:
         timeout_seconds (`int` or `None`, *optional*, defaults to `5`):
             Time limit of each parse and comparison in the main thread (whole seconds, as `signal.alarm` takes);
             `None` disables it everywhere.
+        plain_text (`bool`, *optional*, defaults to `False`):
+            When a completion has neither a `\boxed{}` nor an announced LaTeX answer, read a plain-text final answer
+            ("The answer is 12", "#### 1,234", a last number; see `trl_entropy.eval.plain_text`). That answer is
+            parsed by the hand-written numeric parser, and only its canonical form (digits, `-`, `\frac{p}{q}`)
+            reaches math-verify.
+        extractor (`Callable[[str], str | None]` or `None`, *optional*, defaults to `None`):
+            Replaces the extraction: called on the completion text, returns the answer string (parsed as LaTeX, as a
+            boxed answer is) or `None`.
     """
 
-    def __init__(self, timeout_seconds: int | None = 5):
+    def __init__(self, timeout_seconds: int | None = 5, plain_text: bool = False, extractor=None):
         # `signal.alarm` takes whole seconds; a float would make every parse fail (math-verify swallows the TypeError
         # and reports "no answer"), so it is refused here.
         if timeout_seconds is not None and (
@@ -147,6 +155,8 @@ class MathGrader:
 
         self._math_verify = math_verify
         self.timeout_seconds = timeout_seconds
+        self.plain_text = plain_text
+        self.extractor = extractor
         # Completions are searched for a complete boxed answer first (by `extract_last_boxed`), then for an explicitly
         # announced one only; math-verify's own boxed matching is off so that a truncated `\boxed{...` is not
         # half-read as an answer.
@@ -218,11 +228,30 @@ class MathGrader:
             `tuple[str | None, tuple | None]`: The printable answer and its key (see [`~MathGrader.equivalent`]),
             `(None, None)` when the completion states no final answer.
         """
+        if self.extractor is not None:
+            from .plain_text import call_extractor
+
+            answer = call_extractor(self.extractor, completion)
+            return (None, None) if answer is None else (answer, self.answer_key(answer))
         boxed = extract_last_boxed(completion)
         if boxed is not None and boxed.strip():
             answer = boxed.strip()
             return answer, self.answer_key(answer)
         parsed = self._parse(completion, self._anchored_config)
+        if not parsed and self.plain_text:
+            from .plain_text import extract_plain_answer, parse_number
+
+            answer = extract_plain_answer(completion)
+            if answer is None:
+                return None, None
+            # The value in a canonical form built here (never the model's text): digits, a sign and `\frac`.
+            value = parse_number(answer)
+            canonical = (
+                str(value.numerator)
+                if value.denominator == 1
+                else (f"{'-' if value < 0 else ''}\\frac{{{abs(value.numerator)}}}{{{value.denominator}}}")
+            )
+            return answer, self.answer_key(canonical)
         if not parsed:
             return None, None
         # With its default fallback, `parse` appends the matched text as a string after the parsed expression.

@@ -132,7 +132,7 @@ class TrainScriptArguments(ScriptArguments):
         default_factory=lambda: ["countdown"],
         metadata={
             "help": "Reward functions: built-in names (countdown, countdown_steps, accuracy, signed_accuracy, "
-            "soft_overlong, boxed_answer, boxed_format) or import paths `package.module.function`."
+            "soft_overlong, boxed_answer, boxed_format, plain_answer) or import paths `package.module.function`."
         },
     )
     task_train_size: int | None = field(
@@ -549,7 +549,8 @@ def resolve_reward_funcs(names: Sequence[str], max_completion_length: int | None
     Reward names to callables: `countdown` and `countdown_steps` (the embedded tasks), `accuracy` (TRL's math-verify accuracy reward, needs a
     `solution` column), `signed_accuracy` (the same as +1 / -1, the outcome reward of arXiv 2506.14758), `soft_overlong` (DAPO's soft overlong punishment with a 1024-token cache, the setting of arXiv
     2508.02260), `boxed_answer` / `boxed_format` (the offline math set's `\\boxed{}` correctness and format rewards),
-    or an import path `package.module.function`.
+    `plain_answer` (numeric correctness of the last `\\boxed{}`, else of a plain-text final answer such as "The answer
+    is 12", against an `answer` column; `trl_entropy.eval.plain_text`), or an import path `package.module.function`.
     """
     from trl.rewards import accuracy_reward, get_soft_overlong_punishment
 
@@ -571,6 +572,10 @@ def resolve_reward_funcs(names: Sequence[str], max_completion_length: int | None
             from ..tasks import offline_math
 
             funcs.append(getattr(offline_math, f"{name}_reward"))
+        elif name == "plain_answer":  # `\boxed{}` first, else a plain-text final answer ("The answer is 12")
+            from ..eval.plain_text import plain_answer_reward
+
+            funcs.append(plain_answer_reward)
         elif name == "soft_overlong":
             if max_completion_length is None or max_completion_length <= 1024:
                 raise RecipeError(
@@ -594,6 +599,7 @@ def resolve_reward_funcs(names: Sequence[str], max_completion_length: int | None
                 "boxed_format",
                 "countdown",
                 "countdown_steps",
+                "plain_answer",
                 "signed_accuracy",
                 "soft_overlong",
             ]
