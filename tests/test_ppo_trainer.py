@@ -64,7 +64,7 @@ def test_batch_advantages_are_whitened_gae_of_the_outcome_reward(tokenizer, prom
     trainer = make(tokenizer, prompt_dataset, tmp_path, ppo_gamma=0.9, ppo_lam=0.8, learning_rate=1e-3)
     with torch.no_grad():
         torch.manual_seed(0)
-        trainer.critic.score.weight.normal_(std=0.3)
+        trainer.critic.value_head.weight.normal_(std=0.3)
     inputs = first_batch(trainer)
     mask = inputs["completion_mask"].float()
     values = critic_values(trainer, inputs) * mask
@@ -185,12 +185,12 @@ def test_lora_critic_trains_its_adapters_and_head_and_resumes(tokenizer, prompt_
     overrides = dict(ppo_critic_lora_r=4, save_strategy="steps", save_steps=2, learning_rate=1e-3)
     trainer = make(tokenizer, prompt_dataset, tmp_path, max_steps=2, **overrides)
     trainable = {name for name, p in trainer.critic.named_parameters() if p.requires_grad}
-    assert trainable and all("lora_" in name or "score" in name for name in trainable)
+    assert trainable and all("lora_" in name or "value_head" in name for name in trainable)
     before = parameters(trainer.critic)
     trainer.train()
     moved = set(changed(before, trainer.critic))
     assert moved and moved <= trainable  # the backbone stays frozen
-    assert any("score" in name for name in moved) and any("lora_" in name for name in moved)
+    assert any("value_head" in name for name in moved) and any("lora_" in name for name in moved)
     assert (tmp_path / "checkpoint-2" / "critic" / "adapter_model.safetensors").is_file()
 
     fresh = make(tokenizer, prompt_dataset, tmp_path / "fresh", **overrides)
@@ -223,9 +223,8 @@ def test_critic_shares_the_lora_policys_frozen_backbone(tokenizer, prompt_datase
         peft_config=LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"),
     )
     policy_storage = {p.data_ptr() for p in trainer.model.parameters()}
-    # Every frozen weight of the critic's backbone is a policy tensor: one copy of the backbone in memory (PEFT keeps
-    # a frozen original of the critic's own head beside the trained one).
-    frozen = [p for name, p in trainer.critic.named_parameters() if not p.requires_grad and "score" not in name]
+    # Every frozen weight of the critic's backbone is a policy tensor: one copy of the backbone in memory.
+    frozen = [p for name, p in trainer.critic.named_parameters() if not p.requires_grad]
     assert len(frozen) > 20 and all(p.data_ptr() in policy_storage for p in frozen)
     before_policy, before_critic = parameters(trainer.model), parameters(trainer.critic)
     trainer.train()
@@ -234,8 +233,8 @@ def test_critic_shares_the_lora_policys_frozen_backbone(tokenizer, prompt_datase
         set(changed(before_critic, trainer.critic)),
     )
     assert moved_policy and all("lora_" in name for name in moved_policy)  # the shared base never moves
-    assert any("score" in name for name in moved_critic) and any("lora_" in name for name in moved_critic)
-    assert all("lora_" in name or "score" in name for name in moved_critic)
+    assert any("value_head" in name for name in moved_critic) and any("lora_" in name for name in moved_critic)
+    assert all("lora_" in name or "value_head" in name for name in moved_critic)
 
 
 def test_sharing_needs_a_frozen_policy_backbone(tokenizer, prompt_dataset, tmp_path):

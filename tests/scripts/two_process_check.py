@@ -193,7 +193,7 @@ def train_ppo_on_two_processes(output_dir: str) -> None:
     critic = accelerator.unwrap_model(trainer.critic)
     fresh = load_tiny_policy()[0]
     # The critic's backbone trained (it starts as the policy's), and both models are the same on both processes.
-    assert not torch.equal(critic.model.embed_tokens.weight, fresh.model.embed_tokens.weight.to(accelerator.device))
+    assert not torch.equal(critic.backbone.embed_tokens.weight, fresh.model.embed_tokens.weight.to(accelerator.device))
     assert_same_on_every_process(accelerator, critic, accelerator.unwrap_model(trainer.model))
     history = [e for e in trainer.state.log_history if "ppo/value_loss" in e]
     assert [e["ppo/critic_warmup"] for e in history] == [1.0, 0.0, 0.0], history

@@ -2,7 +2,15 @@
 """PPO with a learned critic on TRL 1.16's GRPO machinery, and entropy-based advantage shaping on it."""
 
 from .config import EntropyAdvantagePPOConfig, PPOConfig
-from .trainer import EntropyAdvantagePPOTrainer, PPOTrainer, load_critic
+from .critic import CausalLMCritic, load_critic
+from .trainer import EntropyAdvantagePPOTrainer, PPOTrainer
 
 
-__all__ = ["EntropyAdvantagePPOConfig", "EntropyAdvantagePPOTrainer", "PPOConfig", "PPOTrainer", "load_critic"]
+__all__ = [
+    "CausalLMCritic",
+    "EntropyAdvantagePPOConfig",
+    "EntropyAdvantagePPOTrainer",
+    "PPOConfig",
+    "PPOTrainer",
+    "load_critic",
+]

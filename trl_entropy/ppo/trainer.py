@@ -17,12 +17,10 @@ TRL's loss code is not copied. For the first `ppo_critic_warmup_steps` optimizer
 """
 
 import os
-from typing import Any
 
 import torch
 from accelerate.utils import DistributedType
 from safetensors.torch import load_file
-from transformers import AutoConfig, AutoModelForTokenClassification
 
 from ..entropy_advantage.trainer import PAPER_2506_14758, EntropyAdvantageShaper
 from ..entropy_grpo_trainer import EntropyGRPOTrainer, loss_mask, policy_modules
@@ -37,6 +35,16 @@ from ..functional.ppo import (
 from ..model_card import KEY_GRPO_FIELDS
 from ..shaper import config_option
 from .config import EntropyAdvantagePPOConfig, PPOConfig
+from .critic import (
+    CRITIC_MARKER_NAME,
+    VALUE_HEAD_NAME,
+    CausalLMCritic,
+    critic_backbone_spec,
+    load_critic,
+    lora_critic,
+    read_weights,
+    split_legacy_weights,
+)
 
 
 CRITIC_DIRNAME = "critic"
@@ -57,28 +65,6 @@ PAPER_PPO = {
 }
 
 
-def load_critic(model_name_or_path: str, dtype: Any = "auto") -> torch.nn.Module:
-    """
-    A critic from a causal LM checkpoint: its backbone with a new scalar head (`AutoModelForTokenClassification` with
-    one label, no remote code, no dropout on the head), the head initialised to zero so that every value starts at 0.
-
-    Args:
-        model_name_or_path (`str`):
-            Checkpoint of the backbone (a policy checkpoint, or a critic saved by [`PPOTrainer`]).
-        dtype (`str` or `torch.dtype`, *optional*, defaults to `"auto"`):
-            Dtype of the weights.
-    """
-    config = AutoConfig.from_pretrained(model_name_or_path, num_labels=1)
-    config.classifier_dropout = 0.0  # values are regression targets: no dropout on the head
-    critic = AutoModelForTokenClassification.from_pretrained(model_name_or_path, config=config, dtype=dtype)
-    if not os.path.isfile(os.path.join(model_name_or_path, "critic_config.json")):
-        with torch.no_grad():
-            critic.score.weight.zero_()
-            if critic.score.bias is not None:
-                critic.score.bias.zero_()
-    return critic
-
-
 def share_backbone(critic: torch.nn.Module, policy_backbone: torch.nn.Module) -> int:
     """
     Make the critic's backbone use the policy's frozen backbone weights (the same tensors, so one copy in memory).
@@ -88,7 +74,8 @@ def share_backbone(critic: torch.nn.Module, policy_backbone: torch.nn.Module) ->
 
     Args:
         critic (`torch.nn.Module`):
-            The critic (`AutoModelForTokenClassification`), before any LoRA of its own.
+            The critic ([`CausalLMCritic`], or a model with a `base_model` such as `AutoModelForTokenClassification`),
+            before any LoRA of its own.
         policy_backbone (`torch.nn.Module`):
             The policy's backbone (the module its LM head reads), with the policy's LoRA layers in it.
     """
@@ -97,7 +84,7 @@ def share_backbone(critic: torch.nn.Module, policy_backbone: torch.nn.Module) ->
         if "lora_" in name or ".modules_to_save." in name or ".original_module." in name:
             continue
         policy[name.replace(".base_layer.", ".")] = parameter
-    backbone = critic.base_model
+    backbone = critic.backbone if isinstance(critic, CausalLMCritic) else critic.base_model
     shared = 0
     for name, parameter in list(backbone.named_parameters()):
         source = policy.get(name)
@@ -117,9 +104,9 @@ def share_backbone(critic: torch.nn.Module, policy_backbone: torch.nn.Module) ->
     return shared
 
 
-def lora_critic(critic: torch.nn.Module, r: int, alpha: int | None = None) -> torch.nn.Module:
-    """The critic with LoRA adapters of rank `r` on every linear layer of its backbone (frozen) and its scalar head
-    trained in full (PEFT's token-classification task keeps the head trainable)."""
+def lora_token_classification_critic(critic: torch.nn.Module, r: int, alpha: int | None = None) -> torch.nn.Module:
+    """A token-classification critic passed as `critic_model=` with LoRA adapters of rank `r` on every linear layer of
+    its backbone (frozen) and its scalar head `score` trained in full (PEFT's token-classification task)."""
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(
@@ -135,13 +122,15 @@ class PPOTrainer(EntropyGRPOTrainer):
 
     Args:
         critic_model (`str` or `torch.nn.Module`, *optional*):
-            The critic: a checkpoint path (its backbone gets a new zero-initialised scalar head, see [`load_critic`])
-            or a model returning per-token `logits` of shape `(B, L, 1)` (e.g. `AutoModelForTokenClassification` with
-            `num_labels=1`). Defaults to `args.ppo_critic_model_name_or_path`, else the policy's checkpoint.
+            The critic: a checkpoint path (a [`CausalLMCritic`]: the causal LM's backbone with a new zero-initialised
+            scalar head, see [`load_critic`]) or a model returning per-token `logits` of shape `(B, L, 1)`. Defaults
+            to `args.ppo_critic_model_name_or_path`, else the policy's checkpoint. A checkpoint whose architecture has
+            no causal LM backbone is refused before the policy is loaded.
 
     The policy loss is TRL's (every `loss_type`, clipping, `beta`) on token-level GAE advantages; the critic trains on
     PPO's clipped value loss with its own AdamW (`ppo_critic_learning_rate`, constant; gradients clipped at
-    `max_grad_norm`). Checkpoints hold the critic (`critic/`, safetensors) and its optimizer
+    `max_grad_norm`). Checkpoints hold the critic (`critic/`: the backbone's `save_pretrained` and
+    `value_head.safetensors`) and its optimizer
     (`critic/critic_optimizer.pt`); `save_model` writes the critic next to the policy. One completion per prompt
     works (`num_generations=1`).
 
@@ -160,6 +149,15 @@ class PPOTrainer(EntropyGRPOTrainer):
     _card_hyperparameter_fields = (*KEY_GRPO_FIELDS, *PPO_FIELDS)
 
     def __init__(self, model, reward_funcs=None, args=None, *more_args, critic_model=None, **kwargs):
+        # Before the policy is loaded: a checkpoint whose architecture cannot give the critic a backbone fails now, with
+        # the reason, rather than after minutes of loading.
+        early_path = critic_model
+        if early_path is None:
+            early_path = getattr(args, "ppo_critic_model_name_or_path", None) or (
+                model if isinstance(model, str) else None
+            )
+        if isinstance(early_path, str):
+            critic_backbone_spec(early_path)
         super().__init__(model, reward_funcs, args, *more_args, **kwargs)
         if self.accelerator.distributed_type == DistributedType.DEEPSPEED:
             # Accelerate drives one DeepSpeed engine per `prepare` call with an optimizer; the critic is a second
@@ -181,7 +179,11 @@ class PPOTrainer(EntropyGRPOTrainer):
                 )
             share_backbone(critic_model, policy_modules(self.model)[1])
         if self.ppo["ppo_critic_lora_r"] > 0:
-            critic_model = lora_critic(critic_model, self.ppo["ppo_critic_lora_r"], self.ppo["ppo_critic_lora_alpha"])
+            r, alpha = self.ppo["ppo_critic_lora_r"], self.ppo["ppo_critic_lora_alpha"]
+            if isinstance(critic_model, CausalLMCritic):
+                critic_model = lora_critic(critic_model, r, alpha)
+            else:
+                critic_model = lora_token_classification_critic(critic_model, r, alpha)
         self.critic = self.accelerator.prepare_model(critic_model)
         learning_rate = self.ppo["ppo_critic_learning_rate"] or self.args.learning_rate
         self.critic_optimizer = torch.optim.AdamW(
@@ -315,9 +317,11 @@ class PPOTrainer(EntropyGRPOTrainer):
         # the card is written: the critic goes alongside the policy.
         if self.accelerator.is_main_process:
             critic_dir = os.path.join(output_dir, CRITIC_DIRNAME)
-            self.accelerator.unwrap_model(self.critic).save_pretrained(critic_dir, safe_serialization=True)
-            with open(os.path.join(critic_dir, "critic_config.json"), "w") as f:
-                f.write('{"saved_by": "trl_entropy.PPOTrainer"}\n')
+            critic = self.accelerator.unwrap_model(self.critic)
+            critic.save_pretrained(critic_dir, safe_serialization=True)
+            if not isinstance(critic, CausalLMCritic):  # which writes its own marker
+                with open(os.path.join(critic_dir, CRITIC_MARKER_NAME), "w") as f:
+                    f.write('{"saved_by": "trl_entropy.PPOTrainer"}\n')
 
     def _save_checkpoint(self, model, trial):
         super()._save_checkpoint(model, trial)
@@ -344,15 +348,15 @@ class PPOTrainer(EntropyGRPOTrainer):
                 "would restart the critic from scratch."
             )
         critic = self.accelerator.unwrap_model(self.critic)
-        adapter_path = os.path.join(critic_dir, "adapter_model.safetensors")
-        if os.path.isfile(adapter_path):  # a LoRA critic saves its adapters and head only
+        device = str(self.accelerator.device)
+        if isinstance(critic, CausalLMCritic):
+            load_causal_lm_critic_weights(critic, critic_dir, device)
+        elif os.path.isfile(os.path.join(critic_dir, "adapter_model.safetensors")):  # a LoRA critic: adapters, head
             from peft import set_peft_model_state_dict
 
-            set_peft_model_state_dict(critic, load_file(adapter_path, device=str(self.accelerator.device)))
+            set_peft_model_state_dict(critic, load_file(os.path.join(critic_dir, "adapter_model.safetensors"), device))
         else:
-            critic.load_state_dict(
-                load_file(os.path.join(critic_dir, "model.safetensors"), device=str(self.accelerator.device))
-            )
+            critic.load_state_dict(read_weights(critic_dir, device))
         optimizer_path = os.path.join(critic_dir, CRITIC_OPTIMIZER_NAME)
         if os.path.isfile(optimizer_path):
             self.critic_optimizer.load_state_dict(
@@ -383,6 +387,41 @@ class EntropyAdvantagePPOTrainer(PPOTrainer):
     shaper_classes = (EntropyAdvantagePPOShaper,)
 
 
+def load_causal_lm_critic_weights(critic: CausalLMCritic, critic_dir: str, device: str = "cpu") -> None:
+    """
+    Load a saved critic folder into a [`CausalLMCritic`] in place, exactly (strict state dicts): the backbone's
+    `model.safetensors` (or its shards), or a LoRA critic's `adapter_model.safetensors`, and `value_head.safetensors`.
+    A full critic saved by earlier versions (a token-classification model: `<prefix>.*` and `score.*` in one file)
+    loads too; an earlier LoRA critic (PEFT's token-classification adapters) is refused.
+    """
+    lora = critic.backbone is not critic.base_backbone
+    adapter_path = os.path.join(critic_dir, "adapter_model.safetensors")
+    head_path = os.path.join(critic_dir, VALUE_HEAD_NAME)
+    if not os.path.isfile(head_path):  # an earlier token-classification critic
+        if lora or os.path.isfile(adapter_path):
+            raise ValueError(
+                f"{critic_dir} holds a LoRA critic saved by an earlier trl-entropy (PEFT token-classification "
+                "adapters, no `value_head.safetensors`): it cannot be resumed by this version's critic. Start the "
+                "critic anew, or resume with the trl-entropy version that wrote it."
+            )
+        backbone, head = split_legacy_weights(read_weights(critic_dir, device))
+        critic.backbone.load_state_dict(backbone)
+        critic.load_head(head)
+        return
+    if lora:
+        from peft import set_peft_model_state_dict
+
+        result = set_peft_model_state_dict(critic.backbone, load_file(adapter_path, device=device))
+        unexpected = getattr(result, "unexpected_keys", None)
+        if unexpected:
+            raise ValueError(f"{adapter_path}: adapter weights the critic does not have: {sorted(unexpected)[:3]}")
+    elif os.path.isfile(adapter_path):
+        raise ValueError(f"{critic_dir} holds a LoRA critic, but this critic has no adapters (`ppo_critic_lora_r`).")
+    else:
+        critic.backbone.load_state_dict(read_weights(critic_dir, device))
+    critic.load_head(load_file(head_path, device=device))
+
+
 def _model_path(model, loaded) -> str:
     if isinstance(model, str):
         return model
@@ -392,4 +431,4 @@ def _model_path(model, loaded) -> str:
     return path
 
 
-__all__ = ["EntropyAdvantagePPOTrainer", "PPOTrainer", "load_critic"]
+__all__ = ["CausalLMCritic", "EntropyAdvantagePPOTrainer", "PPOTrainer", "load_critic"]
