@@ -121,6 +121,7 @@ class TestRegistry:
             "countdown",
             "countdown-steps",
             "offline-math",
+            "local",
         ]
         assert (BENCHMARKS["math500"].hub_id, BENCHMARKS["math500"].split) == ("HuggingFaceH4/MATH-500", "test")
         assert (BENCHMARKS["aime24"].hub_id, BENCHMARKS["aime24"].split) == ("HuggingFaceH4/aime_2024", "train")

@@ -14,10 +14,13 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .answers import CountdownGrader, CountdownStepsGrader, GradedSample, MathGrader, extract_last_boxed
+from .plain_text import PlainTextGrader
 
 
 KINDS = ("math", "countdown", "countdown-steps")
@@ -27,6 +30,12 @@ TASK_KINDS = {
     "countdown-steps": ("countdown_steps", CountdownStepsGrader),
 }
 MATH_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+# Graders of math benchmarks: math-verify, math-verify with the plain-text fallback, or the plain-text grader alone.
+GRADERS = ("math", "math+plain", "plain")
+# The registry name of a local file benchmark, which then takes the name given by `benchmark_name`.
+LOCAL_BENCHMARK = "local"
+# A benchmark name names its output directory: letters, digits, `.`, `_`, `-`, `+` (not leading `.`).
+_BENCHMARK_NAME = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]*")
 
 # Candidate column names, most common first. `solution` columns are only used when no answer column exists: the
 # answer is then the last `\boxed{}` of the worked solution (as in MATH-style and Minerva-style copies).
@@ -79,6 +88,10 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
         BenchmarkSpec(
             "offline-math", "math", None, "test", "Held-out GSM8K-style problems generated offline (reasoning-gym)"
         ),
+        # Any local file of problems and answers (`path`), named by `benchmark_name` (default: the file's stem).
+        BenchmarkSpec(
+            LOCAL_BENCHMARK, "math", None, "test", "A local file of problems and answers, under its own name"
+        ),
     )
 }
 
@@ -107,11 +120,24 @@ class Benchmark:
     source: str | None = None
     prompt_format: str = "{problem}\n\n" + MATH_INSTRUCTION
     """Math prompt (the user message); `{problem}` is replaced by the problem text."""
+    grader_name: str = "math"
+    """Math grader: `"math"` (math-verify), `"math+plain"` (math-verify, plain-text answers as the fallback) or
+    `"plain"` ([`~trl_entropy.eval.plain_text.PlainTextGrader`], exact numeric equality)."""
+    extractor: Callable[[str], str | None] | None = None
+    """Answer extractor of math completions (the completion text to the answer string or `None`), replacing the
+    grader's own extraction; its answers are compared by the grader."""
+    prompt_template: str | None = None
+    """The prompt template given by the user (`load_benchmark`), `None` for the benchmark's own; for records."""
     _grader: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"`kind` must be one of {KINDS}, got {self.kind!r}")
+        if self.grader_name not in GRADERS:
+            raise ValueError(f"`grader_name` must be one of {GRADERS}, got {self.grader_name!r}")
+        if self.kind != "math" and (self.grader_name != "math" or self.extractor is not None):
+            raise ValueError(f"The {self.kind} benchmark is graded by its task's checker; it takes no grader options.")
+        check_prompt_template(self.prompt_format)
 
     def __len__(self) -> int:
         return len(self.problems)
@@ -153,8 +179,31 @@ class Benchmark:
             [`MathGrader`], [`CountdownGrader`] or [`CountdownStepsGrader`]: The grader.
         """
         if self._grader is None:
-            self._grader = MathGrader() if self.kind == "math" else TASK_KINDS[self.kind][1]()
+            if self.kind != "math":
+                self._grader = TASK_KINDS[self.kind][1]()
+            elif self.grader_name == "plain":
+                self._grader = PlainTextGrader(extractor=self.extractor)
+            else:
+                self._grader = MathGrader(plain_text=self.grader_name == "math+plain", extractor=self.extractor)
         return self._grader
+
+    @property
+    def verifier(self) -> str:
+        """What grades this benchmark, as `summary.json` records it."""
+        if self.kind != "math":
+            return {"countdown": "countdown checker", "countdown-steps": "countdown-steps checker"}[self.kind]
+        if self.grader_name == "plain":
+            verifier = "plain-text numeric (trl_entropy.eval.plain_text)"
+        else:
+            from .answers import math_verify_version
+
+            verifier = f"math-verify {math_verify_version()}"
+            if self.grader_name == "math+plain":
+                verifier += " + plain-text fallback"
+        if self.extractor is not None:
+            name = getattr(self.extractor, "__qualname__", type(self.extractor).__name__)
+            verifier += f"; answers extracted by {getattr(self.extractor, '__module__', '?')}.{name}"
+        return verifier
 
     def grade(self, problem: dict, completion: str) -> GradedSample:
         """
@@ -366,8 +415,45 @@ def _countdown_problems(split: str, kind: str = "countdown") -> list[dict]:
     ]
 
 
+def check_prompt_template(template: str) -> str:
+    """
+    Checks a math prompt template: a string holding `{problem}`, where the problem text goes.
+
+    Args:
+        template (`str`):
+            For example `"Question: {problem}\\nAnswer with a number."`.
+
+    Returns:
+        `str`: The template.
+
+    Raises:
+        `ValueError`: When it is not a string or has no `{problem}`.
+    """
+    if not isinstance(template, str) or "{problem}" not in template:
+        raise ValueError(f"The prompt template must contain `{{problem}}` (where the problem goes), got {template!r}.")
+    return template
+
+
+def check_benchmark_name(name: str) -> str:
+    """The name of a local benchmark, checked: it names its output directory and its `summary.json` entry."""
+    if not isinstance(name, str) or _BENCHMARK_NAME.fullmatch(name) is None or len(name) > 100:
+        raise ValueError(
+            f"A benchmark name must be letters, digits, `.`, `_`, `+` and `-` (at most 100, not starting with `.`), "
+            f"got {name!r}."
+        )
+    return name
+
+
 def load_benchmark(
-    name: str, path: str | None = None, split: str | None = None, limit: int | None = None
+    name: str,
+    path: str | None = None,
+    split: str | None = None,
+    limit: int | None = None,
+    *,
+    benchmark_name: str | None = None,
+    prompt_template: str | None = None,
+    grader: str = "math",
+    answer_extractor: Callable[[str], str | None] | str | None = None,
 ) -> Benchmark:
     """
     Loads a registered benchmark.
@@ -387,6 +473,17 @@ def load_benchmark(
             `"train"`.
         limit (`int` or `None`, *optional*, defaults to `None`):
             Keep only the first `limit` problems.
+        benchmark_name (`str` or `None`, *optional*, defaults to `None`):
+            Name of the `"local"` benchmark (in `summary.json`, the output directory and the model card); defaults
+            to the stem of `path`. Only for `"local"`.
+        prompt_template (`str` or `None`, *optional*, defaults to `None`):
+            Math prompt with a `{problem}` placeholder, replacing the benchmark's (see [`check_prompt_template`]).
+        grader (`str`, *optional*, defaults to `"math"`):
+            Math grader, one of `GRADERS`: `"math"` (math-verify), `"math+plain"` (math-verify, then plain-text
+            answers) or `"plain"` (`PlainTextGrader`: `\\boxed{}` else plain text, exact numeric equality).
+        answer_extractor (`Callable` or `str` or `None`, *optional*, defaults to `None`):
+            Replaces the answer extraction of math completions: a function of the completion text returning the
+            answer string or `None`, or its import path `package.module.function`.
 
     Returns:
         [`Benchmark`]: The benchmark, its problems in dataset order. A math problem's id is the value of the first id
@@ -396,6 +493,41 @@ def load_benchmark(
         raise ValueError(f"Unknown benchmark {name!r}; known benchmarks: {', '.join(BENCHMARKS)}.")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"`limit` must be a positive integer or None, got {limit!r}")
+    if grader not in GRADERS:
+        raise ValueError(f"`grader` must be one of {GRADERS}, got {grader!r}")
+    if prompt_template is not None:
+        check_prompt_template(prompt_template)
+    if isinstance(answer_extractor, str):
+        from ..import_path import import_callable
+
+        answer_extractor = import_callable(answer_extractor, "answer extractor")
+    if BENCHMARKS[name].kind != "math" and (
+        grader != "math" or answer_extractor is not None or prompt_template is not None
+    ):
+        raise ValueError(
+            f"The {name} benchmark is graded by its task's checker on its own prompts; it takes no prompt template, "
+            "grader or answer extractor."
+        )
+    if name == LOCAL_BENCHMARK:
+        if path is None:
+            raise ValueError("The local benchmark reads a file of problems and answers: pass its `path`.")
+        if benchmark_name is None:
+            benchmark_name = os.path.splitext(os.path.basename(os.path.normpath(os.fspath(path))))[0]
+        check_benchmark_name(benchmark_name)
+    elif benchmark_name is not None:
+        raise ValueError(f"`benchmark_name` names a local benchmark (`{LOCAL_BENCHMARK}`), not {name!r}.")
+    benchmark = _load_benchmark(name, path, split, limit)
+    if benchmark_name is not None:
+        benchmark.name = benchmark_name
+    if prompt_template is not None:
+        benchmark.prompt_format = prompt_template
+        benchmark.prompt_template = prompt_template
+    benchmark.grader_name = grader
+    benchmark.extractor = answer_extractor
+    return benchmark
+
+
+def _load_benchmark(name: str, path: str | None, split: str | None, limit: int | None) -> Benchmark:
     spec = BENCHMARKS[name]
     if name == "offline-math":
         return _offline_math_benchmark(spec, path, split, limit)

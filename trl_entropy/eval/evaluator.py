@@ -25,8 +25,8 @@ from typing import Any
 # without them.
 from ..fingerprint import short_fingerprint, tensors_fingerprint, weights_fingerprint
 from ..tasks.names import TINY_POLICY_NAME, TINY_POLICY_PATH, TINY_STEPS_POLICY_NAME, TINY_STEPS_POLICY_PATH
-from .answers import cluster_answers, math_verify_version
-from .benchmarks import BENCHMARKS, Benchmark, load_benchmark
+from .answers import cluster_answers
+from .benchmarks import BENCHMARKS, GRADERS, LOCAL_BENCHMARK, Benchmark, load_benchmark
 from .limits import GenerationLimitError, check_generation_fits, prompt_token_lengths
 from .metrics import default_ks, summarize
 
@@ -61,7 +61,16 @@ _SAMPLING_SETTINGS = (
     "batch_size",
     "seed",
     "backend",
+    # The prompt changes the samples, the grader and the extractor their grades (recorded in samples.jsonl). Each is
+    # None when it is the default, so evaluations written before these settings existed still resume.
+    "prompt_template",
+    "grader",
+    "answer_extractor",
 )
+# More than this share of math completions without an extractable answer stops an evaluation (`allow_no_answers`).
+MAX_NO_ANSWER_SHARE = 0.5
+# Completions graded before the share is first checked (then again at the end).
+NO_ANSWER_CHECK_SAMPLES = 64
 
 
 class EvaluationInputError(ValueError):
@@ -70,6 +79,50 @@ class EvaluationInputError(ValueError):
 
 class StaleEvaluationWarning(UserWarning):
     """An output directory held an evaluation of other weights: its samples were discarded."""
+
+
+class NoAnswersError(RuntimeError):
+    """Most completions of a math benchmark have no extractable answer: scoring them would only measure that."""
+
+
+class NoAnswersWarning(UserWarning):
+    """Most completions have no extractable answer, and `allow_no_answers` scores them anyway (as wrong)."""
+
+
+def no_answer_message(num_missing: int, num_total: int) -> str:
+    """The one-line explanation of too many completions without an answer, with what to do about it."""
+    return (
+        f"{num_missing} of {num_total} completions ({num_missing / num_total:.0%}) have no extractable answer, so "
+        "every one of them would score 0. Make the answers readable: a prompt asking for the final answer in "
+        "\\boxed{} (--prompt-template), the plain-text grader for answers such as 'The answer is 12' (--grader "
+        "math+plain or plain), or your own --answer-extractor package.module.function; or pass --allow-no-answers "
+        "to score them anyway."
+    )
+
+
+def check_no_answers(records: Sequence[dict[str, Any]], allow: bool, stacklevel: int = 2) -> None:
+    """
+    Refuses (or, with `allow`, warns about) records where more than half of the completions have no answer.
+
+    Args:
+        records (`Sequence[dict]`):
+            Records with an `answers` list each (`None` for no answer).
+        allow (`bool`):
+            Warn ([`NoAnswersWarning`]) instead of raising.
+        stacklevel (`int`, *optional*, defaults to `2`):
+            Stack level of the warning.
+
+    Raises:
+        [`NoAnswersError`]: When more than `MAX_NO_ANSWER_SHARE` of the answers are `None` and `allow` is false.
+    """
+    answers = [answer for record in records for answer in record["answers"]]
+    missing = sum(answer is None for answer in answers)
+    if not answers or missing <= MAX_NO_ANSWER_SHARE * len(answers):
+        return
+    message = no_answer_message(missing, len(answers))
+    if not allow:
+        raise NoAnswersError(message)
+    warnings.warn(message, NoAnswersWarning, stacklevel=stacklevel)
 
 
 def _check(name: str, value: Any, valid: bool, valid_range: str) -> None:
@@ -325,9 +378,11 @@ def summarize_records(
             "backend": settings["backend"],
             "seed": settings["seed"],
         },
-        "verifier": f"math-verify {math_verify_version()}" if benchmark.kind == "math" else VERIFIERS[benchmark.kind],
+        "verifier": benchmark.verifier,
         "mean_completion_tokens": sum(tokens) / len(tokens),
         "truncated_share": sum(truncated) / len(truncated),
+        "no_answer_share": sum(a is None for r in records for a in r["answers"]) / max(1, len(truncated)),
+        **({"prompt_template": settings["prompt_template"]} if settings.get("prompt_template") else {}),
     }
 
 
@@ -774,6 +829,11 @@ def evaluate(
     dtype: str = "auto",
     overwrite: bool = False,
     show_progress: bool = True,
+    benchmark_name: str | None = None,
+    prompt_template: str | None = None,
+    grader: str = "math",
+    answer_extractor: Callable[[str], str | None] | str | None = None,
+    allow_no_answers: bool = False,
 ) -> dict[str, Any]:
     r"""
     Evaluate a policy on a benchmark with `num_samples` sampled completions per problem.
@@ -815,11 +875,20 @@ def evaluate(
             Discard an existing evaluation in `output_dir` instead of resuming it.
         show_progress (`bool`, *optional*, defaults to `True`):
             Show a progress bar.
+        benchmark_name (`str`, *optional*), prompt_template (`str`, *optional*), grader (`str`, *optional*,
+        defaults to `"math"`), answer_extractor (`Callable` or `str`, *optional*):
+            Passed to [`load_benchmark`] with a benchmark name: the name of the `"local"` benchmark, a math prompt with
+            a `{problem}` placeholder, the math grader (one of `GRADERS`) and an answer extractor (a function of the
+            completion text, or its import path `package.module.function`).
+        allow_no_answers (`bool`, *optional*, defaults to `False`):
+            On a math benchmark, more than half of the completions without an extractable answer raises
+            [`NoAnswersError`] (checked after the first 64 completions of a single process, and at the end, before
+            `summary.json` is written); with `True` it warns ([`NoAnswersWarning`]) and scores them as wrong.
 
     Returns:
         `dict`: The summary (also written to `summary.json`): `benchmark`, `model`, `num_problems`, `num_samples`,
         `metrics` (`acc@N`, `maj@N`, `pass@k`), `decoding`, `verifier`, `mean_completion_tokens`,
-        `truncated_share`, `wall_time_s`, `date`.
+        `truncated_share`, `no_answer_share`, `prompt_template` (when one was given), `wall_time_s`, `date`.
     """
     start = time.perf_counter()
     # Every input is checked before anything is written: a failing call leaves no file behind.
@@ -834,7 +903,19 @@ def evaluate(
         model_name = getattr(model, "name_or_path", None) or type(model).__name__
         model_path = None
     if isinstance(benchmark, str):
-        benchmark = load_benchmark(benchmark, path=benchmark_path, split=split, limit=limit)
+        try:
+            benchmark = load_benchmark(
+                benchmark,
+                path=benchmark_path,
+                split=split,
+                limit=limit,
+                benchmark_name=benchmark_name,
+                prompt_template=prompt_template,
+                grader=grader,
+                answer_extractor=answer_extractor,
+            )
+        except ValueError as error:  # a bad name, template, grader or extractor path
+            raise EvaluationInputError(str(error)) from None
     if max_new_tokens is None:
         max_new_tokens = DEFAULT_MAX_NEW_TOKENS[benchmark.kind]
     check_sampling_settings(num_samples, temperature, top_p, max_new_tokens, batch_size, backend)
@@ -867,7 +948,11 @@ def evaluate(
         "batch_size": batch_size,
         "seed": seed,
         "backend": backend,
+        "prompt_template": benchmark.prompt_template,
+        "grader": None if benchmark.grader_name == "math" else benchmark.grader_name,
+        "answer_extractor": _callable_name(benchmark.extractor),
     }
+    check_answers = benchmark.kind == "math"
 
     rank, world_size = _process_info()
     done: dict[str, dict[str, Any]] = {}
@@ -905,9 +990,18 @@ def evaluate(
         prompts = [benchmark.build_prompt(problem, tokenizer) for problem in benchmark.problems]
         part_path = None if output_dir is None else os.path.join(output_dir, PART_PATTERN.format(rank=rank))
 
+        # A single process stops early when most of its first completions have no answer (several processes check
+        # at the end only, where they all meet); with `allow_no_answers` only the end warns.
+        early = {"records": [], "pending": check_answers and world_size == 1 and not allow_no_answers}
+
         def save(chunk_records):
             if part_path is not None:
                 _append_jsonl(part_path, chunk_records)
+            if early["pending"]:
+                early["records"].extend(chunk_records)
+                if len(early["records"]) * num_samples >= NO_ANSWER_CHECK_SAMPLES:
+                    early["pending"] = False
+                    check_no_answers(early["records"], allow=False)
 
         was_training = getattr(model, "training", False)
         if hasattr(model, "eval"):
@@ -933,6 +1027,8 @@ def evaluate(
 
     by_id = {**done, **{record["id"]: record for record in new_records}}
     records = [by_id[problem["id"]] for problem in benchmark.problems]
+    if check_answers:
+        check_no_answers(records, allow_no_answers, stacklevel=2)
     summary = summarize_records(records, benchmark, settings, ks or default_ks(num_samples))
     summary["wall_time_s"] = time.perf_counter() - start
     summary["date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
@@ -942,6 +1038,13 @@ def evaluate(
         _write_atomic(os.path.join(output_dir, SUMMARY_TABLE_FILENAME), summary_table([summary]) + "\n")
     _barrier(world_size)
     return summary
+
+
+def _callable_name(function: Callable | None) -> str | None:
+    # How settings.json and summary.json name an answer extractor.
+    if function is None:
+        return None
+    return f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', type(function).__name__)}"
 
 
 def _write_atomic(path: str, text: str) -> None:
@@ -974,11 +1077,22 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_DefaultsHelpFormatter,
     )
     parser.add_argument("--model", default=TINY_POLICY_NAME, help="Checkpoint directory or Hub model id.")
-    parser.add_argument("--benchmark", default="countdown", choices=sorted(BENCHMARKS), help="Benchmark name.")
+    parser.add_argument(
+        "--benchmark",
+        default="countdown",
+        choices=sorted(BENCHMARKS),
+        help=f"Benchmark name; `{LOCAL_BENCHMARK}` is any file of problems and answers given by --path.",
+    )
     parser.add_argument(
         "--path",
         default=None,
         help="Local file/directory or `datasets` name of the benchmark data (default: the Hub).",
+    )
+    parser.add_argument(
+        "--benchmark-name",
+        default=None,
+        help=f"Name of a `--benchmark {LOCAL_BENCHMARK}` file in summary.json, the output directory and the model "
+        "card (default: the file's stem).",
     )
     parser.add_argument("--split", default=None, help="Split of the benchmark data (default: the benchmark's).")
     parser.add_argument("--limit", type=int, default=None, help="Keep the first LIMIT problems (default: all).")
@@ -998,6 +1112,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", default="hf", choices=BACKENDS, help="Generation backend.")
     parser.add_argument("--ks", type=int, nargs="+", default=None, help="k of Pass@k (default: 1, 2, 4, ... N).")
     parser.add_argument("--dtype", default="auto", help="Dtype the model is loaded in.")
+    add_grading_arguments(parser)
     parser.add_argument(
         "--output-dir",
         default=None,
@@ -1012,10 +1127,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_grading_arguments(parser: argparse.ArgumentParser) -> None:
+    """The prompt and answer options of math prompts, shared by `trl-entropy eval` and `trl-entropy curriculum`."""
+    parser.add_argument(
+        "--prompt-template",
+        default=None,
+        help="Prompt of math problems, with `{problem}` where the problem goes (default: the benchmark's, asking for "
+        "a \\boxed{} answer).",
+    )
+    parser.add_argument(
+        "--grader",
+        default="math",
+        choices=GRADERS,
+        help="Math grader: math-verify (`\\boxed{}` or an announced LaTeX answer), math-verify with plain-text answers "
+        "('The answer is 12', '#### 12', a last number) as the fallback, or the plain-text grader alone (exact "
+        "numeric equality).",
+    )
+    parser.add_argument(
+        "--answer-extractor",
+        default=None,
+        metavar="PACKAGE.MODULE.FUNCTION",
+        help="Your own answer extraction: a function of the completion text returning the answer string or None "
+        "(importable, e.g. with PYTHONPATH=.).",
+    )
+    parser.add_argument(
+        "--allow-no-answers",
+        action="store_true",
+        help="Score anyway (with a warning) when more than half of the completions have no extractable answer "
+        "(refused by default).",
+    )
+
+
 def _evaluate_or_refuse(refuse: Callable[[Exception], None], *args, **kwargs) -> dict[str, Any]:
     try:
         return evaluate(*args, **kwargs)
-    except (EvaluationInputError, GenerationLimitError) as error:
+    except (EvaluationInputError, GenerationLimitError, NoAnswersError) as error:
         refuse(error)
 
 
@@ -1031,15 +1177,24 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     try:
         check_model_path(args.model)
-        benchmark = load_benchmark(args.benchmark, path=args.path, split=args.split, limit=args.limit)
+        benchmark = load_benchmark(
+            args.benchmark,
+            path=args.path,
+            split=args.split,
+            limit=args.limit,
+            benchmark_name=args.benchmark_name,
+            prompt_template=args.prompt_template,
+            grader=args.grader,
+            answer_extractor=args.answer_extractor,
+        )
     except (ValueError, FileNotFoundError, RuntimeError, ImportError) as error:
         refuse(error)
-    output_dir = args.output_dir or default_output_dir(args.model, args.benchmark)
+    output_dir = args.output_dir or default_output_dir(args.model, benchmark.name)
 
     show_other = warnings.showwarning
 
     def show(message, category, *rest, **kwargs):
-        if issubclass(category, StaleEvaluationWarning):
+        if issubclass(category, (StaleEvaluationWarning, NoAnswersWarning)):
             print(f"trl-entropy eval: {message}", file=sys.stderr)
         else:
             show_other(message, category, *rest, **kwargs)
@@ -1047,6 +1202,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     with warnings.catch_warnings():
         # A discarded stale evaluation is said on one line, as the command's own message.
         warnings.simplefilter("always", StaleEvaluationWarning)
+        warnings.simplefilter("always", NoAnswersWarning)
         warnings.showwarning = show
         summary = _evaluate_or_refuse(
             refuse,
@@ -1066,6 +1222,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             ks=args.ks,
             dtype=args.dtype,
             overwrite=args.overwrite,
+            allow_no_answers=args.allow_no_answers,
         )
     rank, _ = _process_info()
     if rank == 0:

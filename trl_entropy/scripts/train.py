@@ -584,14 +584,12 @@ def resolve_reward_funcs(names: Sequence[str], max_completion_length: int | None
                 )
             funcs.append(get_soft_overlong_punishment(max_completion_length, soft_punish_cache=1024))
         elif "." in name:
-            module_path, func_name = name.rsplit(".", 1)
+            from ..import_path import ImportPathError, import_callable
+
             try:
-                funcs.append(getattr(importlib.import_module(module_path), func_name))
-            except (ImportError, AttributeError) as error:
-                raise RecipeError(
-                    f"reward function {name!r} cannot be imported ({type(error).__name__}: {error}); a module of "
-                    "your own must be importable, e.g. run with PYTHONPATH=."
-                ) from None
+                funcs.append(import_callable(name, "reward function"))
+            except ImportPathError as error:
+                raise RecipeError(str(error)) from None
         else:
             builtin = [
                 "accuracy",
