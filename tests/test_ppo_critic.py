@@ -168,3 +168,28 @@ def test_a_token_classification_critic_of_earlier_versions_still_loads(tokenizer
     trainer.load_critic_checkpoint(str(critic_dir.parent))
     assert_same_state(trainer.accelerator.unwrap_model(trainer.critic), expected)
     assert_same_state(load_critic(str(critic_dir)), expected)
+
+
+def test_a_lora_critic_of_earlier_versions_still_resumes(tokenizer, prompt_dataset, tmp_path):
+    from trl_entropy.ppo.trainer import lora_token_classification_critic
+    from trl_entropy.tasks import TINY_POLICY_PATH
+
+    # What earlier versions wrote for `ppo_critic_lora_r: 4`: PEFT's token-classification adapters and head.
+    torch.manual_seed(0)
+    old = AutoModelForTokenClassification.from_pretrained(TINY_POLICY_PATH, num_labels=1)
+    old = lora_token_classification_critic(old, 4)
+    with torch.no_grad():
+        for p in old.parameters():
+            if p.requires_grad:
+                p.normal_(std=0.1)
+    critic_dir = tmp_path / "checkpoint-2" / "critic"
+    old.save_pretrained(critic_dir)
+    (critic_dir / "critic_config.json").write_text('{"saved_by": "trl_entropy.PPOTrainer"}\n')
+
+    trainer = make(load_tiny_policy()[0], tokenizer, prompt_dataset, tmp_path / "run", ppo_critic_lora_r=4)
+    trainer.load_critic_checkpoint(str(critic_dir.parent))
+    critic = trainer.accelerator.unwrap_model(trainer.critic)
+    assert torch.equal(critic.value_head.weight, old.base_model.model.score.modules_to_save["default"].weight)
+    input_ids = torch.tensor([tokenizer("12+3=15").input_ids])
+    old.eval()
+    torch.testing.assert_close(critic(input_ids=input_ids).logits, old(input_ids=input_ids).logits)

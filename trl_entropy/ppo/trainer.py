@@ -37,6 +37,7 @@ from ..shaper import config_option
 from .config import EntropyAdvantagePPOConfig, PPOConfig
 from .critic import (
     CRITIC_MARKER_NAME,
+    LEGACY_HEAD_PREFIX,
     VALUE_HEAD_NAME,
     CausalLMCritic,
     critic_backbone_spec,
@@ -391,35 +392,55 @@ def load_causal_lm_critic_weights(critic: CausalLMCritic, critic_dir: str, devic
     """
     Load a saved critic folder into a [`CausalLMCritic`] in place, exactly (strict state dicts): the backbone's
     `model.safetensors` (or its shards), or a LoRA critic's `adapter_model.safetensors`, and `value_head.safetensors`.
-    A full critic saved by earlier versions (a token-classification model: `<prefix>.*` and `score.*` in one file)
-    loads too; an earlier LoRA critic (PEFT's token-classification adapters) is refused.
+    Critics saved by earlier versions (a token-classification model: `<prefix>.*` and `score.*` in one file, or PEFT's
+    token-classification adapters of it) load too.
     """
     lora = critic.backbone is not critic.base_backbone
     adapter_path = os.path.join(critic_dir, "adapter_model.safetensors")
     head_path = os.path.join(critic_dir, VALUE_HEAD_NAME)
-    if not os.path.isfile(head_path):  # an earlier token-classification critic
-        if lora or os.path.isfile(adapter_path):
-            raise ValueError(
-                f"{critic_dir} holds a LoRA critic saved by an earlier trl-entropy (PEFT token-classification "
-                "adapters, no `value_head.safetensors`): it cannot be resumed by this version's critic. Start the "
-                "critic anew, or resume with the trl-entropy version that wrote it."
-            )
+    if not os.path.isfile(head_path) and not os.path.isfile(adapter_path):  # an earlier token-classification critic
+        if lora:
+            raise ValueError(f"{critic_dir} holds a full critic, but this critic is a LoRA one (`ppo_critic_lora_r`).")
         backbone, head = split_legacy_weights(read_weights(critic_dir, device))
         critic.backbone.load_state_dict(backbone)
         critic.load_head(head)
         return
     if lora:
-        from peft import set_peft_model_state_dict
+        from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
-        result = set_peft_model_state_dict(critic.backbone, load_file(adapter_path, device=device))
-        unexpected = getattr(result, "unexpected_keys", None)
-        if unexpected:
-            raise ValueError(f"{adapter_path}: adapter weights the critic does not have: {sorted(unexpected)[:3]}")
-    elif os.path.isfile(adapter_path):
+        adapters = load_file(adapter_path, device=device)
+        head = None
+        if not os.path.isfile(head_path):
+            # An earlier LoRA critic: PEFT's token-classification adapters of the whole model, whose keys hold the
+            # backbone's prefix (`base_model.model.model.layers...`) and the head (`base_model.model.score.*`).
+            head, adapters = split_legacy_lora_weights(adapters)
+        expected = set(get_peft_model_state_dict(critic.backbone))
+        if set(adapters) != expected:
+            raise ValueError(
+                f"{adapter_path}: its adapters are not the critic's (missing {sorted(expected - set(adapters))[:3]}, "
+                f"unexpected {sorted(set(adapters) - expected)[:3]}): check `ppo_critic_lora_r` and the model."
+            )
+        set_peft_model_state_dict(critic.backbone, adapters)
+        critic.load_head(head if head is not None else load_file(head_path, device=device))
+        return
+    if os.path.isfile(adapter_path):
         raise ValueError(f"{critic_dir} holds a LoRA critic, but this critic has no adapters (`ppo_critic_lora_r`).")
-    else:
-        critic.backbone.load_state_dict(read_weights(critic_dir, device))
+    critic.backbone.load_state_dict(read_weights(critic_dir, device))
     critic.load_head(load_file(head_path, device=device))
+
+
+def split_legacy_lora_weights(adapters: dict[str, torch.Tensor]) -> tuple[dict, dict]:
+    """An earlier LoRA critic's adapter state dict (PEFT around a token-classification model) as the value head's
+    state dict and the adapter state dict of a PEFT model around the backbone alone."""
+    outer = "base_model.model."
+    head_prefix = outer + LEGACY_HEAD_PREFIX
+    head = {k[len(head_prefix) :]: v for k, v in adapters.items() if k.startswith(head_prefix)}
+    if not head or not all(k.startswith(outer) for k in adapters):
+        raise ValueError("A LoRA critic of an earlier version with unexpected adapter keys: cannot be resumed.")
+    backbone = {
+        outer + k[len(outer) :].partition(".")[2]: v for k, v in adapters.items() if not k.startswith(head_prefix)
+    }
+    return head, backbone
 
 
 def _model_path(model, loaded) -> str:
