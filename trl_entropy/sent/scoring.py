@@ -28,6 +28,7 @@ from ..eval.answers import CountdownGrader, CountdownStepsGrader
 from ..eval.evaluator import (
     BACKENDS,
     DEFAULT_MAX_NEW_TOKENS,
+    NoAnswersError,
     _append_jsonl,
     _barrier,
     _finish_parts,
@@ -36,6 +37,8 @@ from ..eval.evaluator import (
     _load_hf,
     _process_info,
     _write_atomic,
+    add_grading_arguments,
+    check_no_answers,
     check_sampling_settings,
     hf_sampler,
     resolve_model_name,
@@ -238,6 +241,91 @@ def _math_answer(completion: str, row: dict[str, Any]) -> str | None:
     return _math_grader().extract(completion)[0]
 
 
+def _canonical_answer(answer: str | None) -> str | None:
+    # A numeric answer as its exact value (`1,234` and `1234.0` -> "1234", `0.75` -> "3/4"), anything else as is.
+    from ..eval.plain_text import parse_number
+
+    if answer is None:
+        return None
+    value = parse_number(answer)
+    return answer if value is None else str(value)
+
+
+def plain_answer_equivalence(answer_a: Any, answer_b: Any) -> bool:
+    """Equivalence of answers extracted with `grader="plain"`: the same exact value (or the same text)."""
+    if answer_a is None or answer_b is None:
+        return False
+    from ..eval.plain_text import answer_key
+
+    return answer_key(str(answer_a)) == answer_key(str(answer_b))
+
+
+@dataclass(frozen=True)
+class _MathExtractor:
+    # extract(completion, row) of math prompts under a grader and an optional answer extractor.
+    grader: str
+    extractor: Callable[[str], str | None] | None
+
+    def __call__(self, completion: str, row: dict[str, Any]) -> str | None:
+        from ..eval.plain_text import PlainTextGrader, call_extractor
+
+        if self.extractor is not None:
+            answer = call_extractor(self.extractor, completion)
+            return _canonical_answer(answer) if self.grader != "math" else answer
+        if self.grader == "plain":
+            return _canonical_answer(PlainTextGrader().extract(completion)[0])
+        if self.grader == "math+plain":
+            return _canonical_answer(_plain_fallback_grader().extract(completion)[0])
+        return _math_grader().extract(completion)[0]
+
+
+_PLAIN_FALLBACK_GRADER = []
+
+
+def _plain_fallback_grader():
+    # One math-verify grader with the plain-text fallback for every call (creating it imports sympy).
+    if not _PLAIN_FALLBACK_GRADER:
+        from ..eval.answers import MathGrader
+
+        _PLAIN_FALLBACK_GRADER.append(MathGrader(plain_text=True))
+    return _PLAIN_FALLBACK_GRADER[0]
+
+
+def apply_prompt_template(dataset, template: str, conversational: bool):
+    """
+    The dataset with its `prompt` column built from a template: `{problem}` replaced by the row's `problem` (else
+    `question`, else its plain-string `prompt`).
+
+    Args:
+        dataset ([`datasets.Dataset`]):
+            The prompt dataset.
+        template (`str`):
+            Template holding `{problem}` (checked by `trl_entropy.eval.benchmarks.check_prompt_template`).
+        conversational (`bool`):
+            Write each prompt as one user message (for a tokenizer with a chat template, as `trl-entropy eval`
+            does) rather than as plain text.
+
+    Returns:
+        [`datasets.Dataset`]: The dataset with the new `prompt` column (the curriculum trains on these prompts).
+    """
+    from ..eval.benchmarks import check_prompt_template
+
+    check_prompt_template(template)
+    source = next((name for name in ("problem", "question") if name in dataset.column_names), None)
+    if source is None:
+        if "prompt" not in dataset.column_names or not all(isinstance(p, str) for p in dataset["prompt"]):
+            raise ValueError(
+                "A prompt template needs a `problem` or `question` column, or plain-string prompts; got columns "
+                f"{dataset.column_names}."
+            )
+        source = "prompt"
+    texts = [template.replace("{problem}", str(problem)) for problem in dataset[source]]
+    prompts = [[{"role": "user", "content": text}] for text in texts] if conversational else texts
+    if "prompt" in dataset.column_names:
+        dataset = dataset.remove_columns("prompt")
+    return dataset.add_column("prompt", prompts)
+
+
 def _resolve_task(task: str | Callable, dataset) -> tuple[str, Callable, list[str]]:
     # (name, extract(completion, row), columns the extractor reads)
     if callable(task):
@@ -335,6 +423,9 @@ def score_semantic_entropy(
     dtype: str = "auto",
     revision: str | None = None,
     show_progress: bool = True,
+    grader: str = "math",
+    answer_extractor: Callable[[str], str | None] | str | None = None,
+    allow_no_answers: bool = False,
 ) -> SemanticEntropyScores:
     r"""
     Score every prompt of a dataset by the semantic entropy of `num_samples` answers sampled from a policy (SENT).
@@ -389,12 +480,38 @@ def score_semantic_entropy(
             Revision of a Hub model id.
         show_progress (`bool`, *optional*, defaults to `True`):
             Show a progress bar (main process).
+        grader (`str`, *optional*, defaults to `"math"`):
+            How math answers are read (`trl_entropy.eval.benchmarks.GRADERS`): `"math"` (as above), `"math+plain"`
+            (then a plain-text final answer such as "The answer is 12") or `"plain"` (`\boxed{}` else plain text,
+            numbers compared by exact value; the default `equivalent` is then exact equality of values). Numeric
+            answers of the plain-text path are recorded by their exact value (`"1,200"` as `"1200"`).
+        answer_extractor (`Callable` or `str`, *optional*):
+            Replaces the extraction of math answers: a function of the completion text returning the answer string
+            or `None`, or its import path `package.module.function`.
+        allow_no_answers (`bool`, *optional*, defaults to `False`):
+            For math, more than half of the samples without an extractable answer raises
+            `trl_entropy.eval.evaluator.NoAnswersError` once every prompt is scored (the scores stay cached, so a
+            rerun with `True` samples nothing); with `True` it warns and scores them.
 
     Returns:
         [`SemanticEntropyScores`]: The score and record of every row, the cache directory and the settings.
     """
     _check_dataset(dataset)
+    from ..eval.benchmarks import GRADERS
+
+    if grader not in GRADERS:
+        raise ValueError(f"`grader` must be one of {GRADERS}, got {grader!r}.")
+    if isinstance(answer_extractor, str):
+        from ..import_path import import_callable
+
+        answer_extractor = import_callable(answer_extractor, "answer extractor")
     kind, extract, columns = _resolve_task(task, dataset)
+    if grader != "math" or answer_extractor is not None:
+        if kind != "math":
+            raise ValueError(f"`grader` and `answer_extractor` apply to math prompts, not to the {kind} task.")
+        extract = _MathExtractor(grader, answer_extractor)
+        if equivalent is None and grader == "plain":
+            equivalent = plain_answer_equivalence
     if max_new_tokens is None:
         max_new_tokens = DEFAULT_MAX_NEW_TOKENS[kind if kind in ("countdown", "countdown-steps") else "math"]
     check_sampling_settings(num_samples, temperature, top_p, max_new_tokens, batch_size, backend)
@@ -425,6 +542,9 @@ def score_semantic_entropy(
         "num_prompts": len(dataset),
         "dataset_fingerprint": dataset_fingerprint(dataset, columns),
         "task": kind if kind != "custom" else _callable_id(task),
+        # Absent for the defaults, so that caches written before these settings existed still match.
+        **({"grader": grader} if grader != "math" else {}),
+        **({"answer_extractor": _callable_id(answer_extractor)} if answer_extractor is not None else {}),
         "equivalent": _callable_id(equivalent),
         "no_answer": no_answer,
         "num_samples": num_samples,
@@ -519,6 +639,8 @@ def score_semantic_entropy(
     if rank == 0 and (new_records or not os.path.isfile(os.path.join(path, SCORES_FILENAME))):
         _finish_parts(path, records, SCORES_FILENAME, PART_PATTERN)
     _barrier(world_size)
+    if kind == "math":
+        check_no_answers(records, allow_no_answers, stacklevel=2)
     return SemanticEntropyScores(
         scores=[float(record["semantic_entropy"]) for record in records],
         records=records,
@@ -689,12 +811,83 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--revision", default=None, help="Revision of a Hub model id.")
     parser.add_argument("--order", default="ascending", choices=("ascending", "stages"))
     parser.add_argument("--num-stages", type=int, default=2)
+    parser.add_argument(
+        "--dataset-name",
+        default=None,
+        help="Name of the dataset in score_summary.json (default: the --dataset argument's file stem or name).",
+    )
+    add_grading_arguments(parser)
     args = parser.parse_args(argv)
 
+    import sys
+    import warnings
+
+    from ..eval.evaluator import NoAnswersWarning
+    from ..import_path import ImportPathError
     from .curriculum import SemanticEntropyCurriculum
 
+    def refuse(error: Exception) -> None:
+        print(f"trl-entropy curriculum: error: {error}", file=sys.stderr)  # noqa: T201
+        sys.exit(2)
+
     dataset = load_prompt_dataset(args.dataset, args.dataset_config, args.dataset_split, args.dataset_size, args.seed)
-    result = score_semantic_entropy(
+    try:
+        if args.prompt_template is not None:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(resolve_model_name(args.model), revision=args.revision)
+            dataset = apply_prompt_template(
+                dataset, args.prompt_template, conversational=bool(getattr(tokenizer, "chat_template", None))
+            )
+        extractor = args.answer_extractor
+        if extractor is not None:
+            from ..import_path import import_callable
+
+            extractor = import_callable(extractor, "answer extractor")
+    except (ValueError, ImportPathError) as error:
+        refuse(error)
+    dataset_name = args.dataset_name or os.path.splitext(os.path.basename(os.path.normpath(args.dataset)))[0]
+    show_other = warnings.showwarning
+
+    def show(message, category, *rest, **kwargs):
+        if issubclass(category, NoAnswersWarning):
+            print(f"trl-entropy curriculum: warning: {message}", file=sys.stderr)  # noqa: T201
+        else:
+            show_other(message, category, *rest, **kwargs)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", NoAnswersWarning)
+        warnings.showwarning = show
+        try:
+            result = _score_for_cli(dataset, args, extractor)
+        except NoAnswersError as error:
+            refuse(error)
+    summary = score_distribution(result.scores)
+    rank, world_size = _process_info()
+    if rank == 0:
+        curriculum = SemanticEntropyCurriculum(
+            dataset, scores=result.scores, order=args.order, num_stages=args.num_stages, seed=args.seed
+        )
+        curriculum.save_to_disk(args.output_dir)
+        answers = [answer for record in result.records for answer in record["answers"]]
+        report = {
+            **summary,
+            "dataset": dataset_name,
+            "no_answer_share": sum(answer is None for answer in answers) / max(1, len(answers)),
+            **({"prompt_template": args.prompt_template} if args.prompt_template else {}),
+            "cache_path": result.cache_path,
+            "settings": result.settings,
+        }
+        _write_atomic(os.path.join(args.output_dir, SUMMARY_FILENAME), json.dumps(report, indent=2) + "\n")
+        print(format_score_distribution(summary))  # noqa: T201
+        print(f"curriculum ({args.order}, {len(curriculum)} prompts) saved to {args.output_dir}")  # noqa: T201
+        print(f"scores cached in {result.cache_path}")  # noqa: T201
+    _barrier(world_size)
+    return summary
+
+
+def _score_for_cli(dataset, args, extractor) -> SemanticEntropyScores:
+    return score_semantic_entropy(
         dataset,
         args.model,
         task=args.task,
@@ -709,18 +902,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         cache_dir=args.cache_dir,
         dtype=args.dtype,
         revision=args.revision,
+        grader=args.grader,
+        answer_extractor=extractor,
+        allow_no_answers=args.allow_no_answers,
     )
-    summary = score_distribution(result.scores)
-    rank, world_size = _process_info()
-    if rank == 0:
-        curriculum = SemanticEntropyCurriculum(
-            dataset, scores=result.scores, order=args.order, num_stages=args.num_stages, seed=args.seed
-        )
-        curriculum.save_to_disk(args.output_dir)
-        report = {**summary, "cache_path": result.cache_path, "settings": result.settings}
-        _write_atomic(os.path.join(args.output_dir, SUMMARY_FILENAME), json.dumps(report, indent=2) + "\n")
-        print(format_score_distribution(summary))  # noqa: T201
-        print(f"curriculum ({args.order}, {len(curriculum)} prompts) saved to {args.output_dir}")  # noqa: T201
-        print(f"scores cached in {result.cache_path}")  # noqa: T201
-    _barrier(world_size)
-    return summary
