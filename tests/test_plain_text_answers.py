@@ -265,3 +265,22 @@ def test_fuzz_no_crash_and_bounded_time():
     assert len(inputs) == 20_040
     assert 0 < answered < len(inputs)
     assert elapsed < 10.0, f"{len(inputs)} fuzz inputs took {elapsed:.1f} s"
+
+
+def test_only_canonical_numbers_reach_math_verify_on_the_plain_path():
+    """With `plain_text=True`, a plain-text answer reaches math-verify only as digits, a sign and `\\frac{p}{q}`
+    built from the exact value, never as the model's text (the random strings and the adversarial ones above)."""
+    pytest.importorskip("math_verify")
+    import re
+
+    from trl_entropy.eval.answers import MathGrader
+
+    grader = MathGrader(plain_text=True)
+    seen = []
+    grader.answer_key = lambda answer: seen.append(answer) or (answer,)
+    grader._parse = lambda text, config: []  # no LaTeX answer: every completion takes the plain path
+    # Texts with a box take the boxed path, not this one (and math-verify's path scans all their boxes).
+    for text in _random_strings(2_000, seed=1) + ADVERSARIAL:
+        if "\\boxed" not in text and "\\fbox" not in text:
+            grader.extract(text)
+    assert seen and all(re.fullmatch(r"-?[0-9]+|-?\\frac\{[0-9]+\}\{[0-9]+\}", answer) for answer in seen)
