@@ -4,6 +4,7 @@ class, trains, saves and resumes exactly; an architecture without a causal LM ba
 loads; critics saved as token-classification models by earlier versions still load."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -193,3 +194,14 @@ def test_a_lora_critic_of_earlier_versions_still_resumes(tokenizer, prompt_datas
     input_ids = torch.tensor([tokenizer("12+3=15").input_ids])
     old.eval()
     torch.testing.assert_close(critic(input_ids=input_ids).logits, old(input_ids=input_ids).logits)
+
+
+def test_the_recipe_script_refuses_a_critic_without_a_backbone_first(tmp_path):
+    from trl_entropy.scripts.train import RecipeError
+    from trl_entropy.scripts.train import main as train_main
+
+    T5Config(d_model=8, d_ff=16, num_layers=1, num_heads=1, d_kv=8, vocab_size=32).save_pretrained(tmp_path / "t5")
+    recipe = Path(__file__).resolve().parent.parent / "recipes" / "tiny" / "ppo.yaml"
+    argv = ["--config", str(recipe), "--output_dir", str(tmp_path / "run")]
+    with pytest.raises(RecipeError, match=r"PPO's critic cannot be built from '.*t5' \(T5Config"):
+        train_main([*argv, "--ppo_critic_model_name_or_path", str(tmp_path / "t5")])

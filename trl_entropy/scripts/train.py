@@ -779,6 +779,19 @@ def resolve_model_path(model_name_or_path: str | None) -> str:
     return resolve_smollm2(model_name_or_path)
 
 
+def check_critic_backbone(training_args, model_path: str) -> None:
+    """PPO methods: the critic's checkpoint (`ppo_critic_model_name_or_path`, else the policy's) must give a causal LM
+    backbone; checked on the `meta` device, before any loading, scoring or evaluation."""
+    if not hasattr(training_args, "ppo_critic_model_name_or_path"):
+        return
+    from ..ppo.critic import critic_backbone_spec
+
+    try:
+        critic_backbone_spec(training_args.ppo_critic_model_name_or_path or model_path)
+    except ValueError as error:
+        raise RecipeError(str(error)) from None
+
+
 def check_model_name(model_name_or_path: str) -> None:
     """
     Refuse a model that is neither a local directory nor a valid Hub name with a message that says so (transformers'
@@ -1005,6 +1018,7 @@ def main(argv: Sequence[str] | None = None):
     # Cheap checks first: none of the slow work below (loading, curriculum scoring) runs for a recipe that cannot work.
     warn_if_output_dir_holds_earlier_run(training_args)
     model_path = resolve_model_path(model_args.model_name_or_path)
+    check_critic_backbone(training_args, model_path)
     if script_args.curriculum_scoring_model is not None:
         check_model_name(script_args.curriculum_scoring_model)
     reward_funcs = resolve_reward_funcs(script_args.reward_funcs, training_args.max_completion_length)
