@@ -3,6 +3,7 @@
 extractor import path, and the refusal when most completions have no answer (and its override)."""
 
 import json
+import sys
 
 import pytest
 
@@ -30,6 +31,7 @@ def extractor_module(tmp_path, monkeypatch):
         "def after_ans(text):\n    return text.split('ANS ')[-1] if 'ANS ' in text else None\nNOT_CALLABLE = 3\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "my_extractors", raising=False)  # a fresh import of this test's module
     return "my_extractors.after_ans"
 
 

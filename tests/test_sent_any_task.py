@@ -3,6 +3,7 @@
 extractor import path, and the refusal when most completions have no answer (and its override)."""
 
 import json
+import sys
 
 import pytest
 from conftest import fixed_completions
@@ -85,18 +86,19 @@ def test_refused_by_default_and_override(tmp_path, monkeypatch, local_file, caps
 
 
 def test_answer_extractor_import_path(tmp_path, monkeypatch, local_file, capsys):
-    (tmp_path / "my_extractors.py").write_text("def last_word(text):\n    return text.split()[-1]\n")
+    (tmp_path / "my_sent_extractors.py").write_text("def last_word(text):\n    return text.split()[-1]\n")
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "my_sent_extractors", raising=False)  # a fresh import of this test's module
     plain_answers(monkeypatch)
     run_cli(tmp_path, "--dataset", str(local_file), "--prompt-template", "{problem}=", "--grader", "plain",
-            "--answer-extractor", "my_extractors.last_word")  # fmt: skip
+            "--answer-extractor", "my_sent_extractors.last_word")  # fmt: skip
     report = json.loads((tmp_path / "out" / "score_summary.json").read_text())
-    assert report["settings"]["answer_extractor"].startswith("my_extractors.last_word:")
+    assert report["settings"]["answer_extractor"].startswith("my_sent_extractors.last_word:")
     with pytest.raises(SystemExit) as exit_info:
-        run_cli(tmp_path, "--dataset", str(local_file), "--answer-extractor", "my_extractors.missing")
+        run_cli(tmp_path, "--dataset", str(local_file), "--answer-extractor", "my_sent_extractors.missing")
     assert exit_info.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert error.startswith("trl-entropy curriculum: error: answer extractor 'my_extractors.missing' cannot be")
+    assert error.startswith("trl-entropy curriculum: error: answer extractor 'my_sent_extractors.missing' cannot be")
 
 
 def test_template_checks():
