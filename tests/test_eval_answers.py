@@ -208,3 +208,36 @@ class TestClusterAnswers:
         completions = [r"\boxed{\frac{2}{4}}", r"\boxed{0.5}", r"\boxed{3}", "no idea", r"\boxed{3.0}"]
         keys = [math_grader.grade(c, "1").key for c in completions]
         assert cluster_answers(keys, math_grader.equivalent) == [0, 0, 1, None, 1]
+
+
+def test_extract_last_boxed_is_linear_in_unclosed_boxes():
+    import random
+    import time
+
+    from trl_entropy.eval.answers import _BOXED_COMMANDS, _braced_argument, extract_last_boxed
+
+    def quadratic_reference(text):
+        # the definition: the last \boxed{ (or \fbox{) whose braces close, each scanned on its own
+        starts = []
+        for command in _BOXED_COMMANDS:
+            start = text.find(command)
+            while start != -1:
+                after = start + len(command)
+                while after < len(text) and text[after] == " ":
+                    after += 1
+                if after < len(text) and text[after] == "{":
+                    starts.append(after)
+                start = text.find(command, start + 1)
+        contents = (_braced_argument(text, brace) for brace in sorted(starts, reverse=True))
+        return next((content for content in contents if content is not None), None)
+
+    rng = random.Random(0)
+    pieces = ["\\boxed{", "\\boxed {", "\\fbox{", "{", "}", "\\{", "\\}", "\\\\", "a", "1", " "]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
+        assert extract_last_boxed(text) == quadratic_reference(text), text
+    # 10,000 unclosed boxes after a complete one: one scan per box took about 90 s
+    text = "\\boxed{42} " + "\\boxed{" * 10_000 + "x" * 100_000
+    start = time.perf_counter()
+    assert extract_last_boxed(text) == "42"
+    assert time.perf_counter() - start < 2.0

@@ -84,11 +84,37 @@ def extract_last_boxed(text: str) -> str | None:
             if after < len(text) and text[after] == "{":
                 starts.append((start, after))
             start = text.find(command, start + 1)
-    for _, brace in sorted(starts, reverse=True):
-        content = _braced_argument(text, brace)
-        if content is not None:
-            return content
+    if not starts:
+        return None
+    starts.sort(reverse=True)
+    content = _braced_argument(text, starts[0][1])  # the usual case: the last box is complete
+    if content is not None or len(starts) == 1:
+        return content
+    # Earlier boxes: match every brace once (a scan per unclosed box would be quadratic in their number, about 90 s
+    # for 10,000 unclosed `\boxed{` in a long completion) and take the last complete one.
+    closing = _closing_braces(text, starts[-1][1])
+    for _, brace in starts[1:]:
+        if brace in closing:
+            return text[brace + 1 : closing[brace]]
     return None
+
+
+def _closing_braces(text: str, begin: int) -> dict[int, int]:
+    # Index of the matching "}" of every "{" from `begin` on that closes, with the escapes of `_braced_argument`;
+    # a "}" with nothing open is ignored, as `_braced_argument` never sees one.
+    closing, open_braces = {}, []
+    i = begin
+    while i < len(text):
+        char = text[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "{":
+            open_braces.append(i)
+        elif char == "}" and open_braces:
+            closing[open_braces.pop()] = i
+        i += 1
+    return closing
 
 
 def _strip_math_delimiters(text: str) -> str:
