@@ -123,7 +123,7 @@ heavy = {HEAVY!r}
 print("import", [name for name in heavy if name in sys.modules])
 from trl_entropy.cli import main
 for argv in (["--help"], ["--version"], ["methods"], ["plot", "--help"], ["card", "--help"], ["stages", "--help"],
-             ["build-policy", "--help"], ["token-html", "--help"], ["convert-smollm2", "--help"],
+             ["build-policy", "--help"], ["token-html", "--help"], ["convert-smollm2", "--help"], ["analyze", "--help"],
              ["build-policy", "--steps", "x"], ["stages"]):
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         try:
@@ -134,7 +134,7 @@ for argv in (["--help"], ["--version"], ["methods"], ["plot", "--help"], ["card"
 """
     out, _ = run_python(code)
     lines = out.strip().splitlines()
-    assert len(lines) == 12
+    assert len(lines) == 13
     for line in lines:
         assert line.endswith(" []"), line
 

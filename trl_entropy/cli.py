@@ -426,7 +426,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         curriculum_main(rest)
     elif command == "analyze":
-        from .analysis.report import main as analyze_main
+        from .analysis.cli import main as analyze_main
 
         analyze_main(rest)
     elif command == "plot":
