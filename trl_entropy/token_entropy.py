@@ -81,16 +81,8 @@ class TokenEntropyRecorder(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         self.resolved_path = self.path or os.path.join(args.output_dir, TOKEN_ENTROPIES_FILENAME)
         self._last_step = state.global_step
-        if not state.is_world_process_zero or not os.path.isfile(self.resolved_path):
-            return
-        # From scratch: drop the records of an earlier run in the same directory. Resumed: drop the records of the
-        # steps after the checkpoint, which are trained again.
-        kept = []
-        if state.global_step > 0:
-            with open(self.resolved_path) as f:
-                kept = [line for line in f if line.strip() and json.loads(line)["step"] <= state.global_step]
-        with open(self.resolved_path, "w") as f:
-            f.writelines(kept)
+        if state.is_world_process_zero:
+            drop_records_after(self.resolved_path, state.global_step)
 
     def wants_step(self, step: int) -> bool:
         """Whether `step` (1-based optimizer step) is to be recorded and has not been yet."""
@@ -168,6 +160,22 @@ class TokenEntropyRecorder(TrainerCallback):
             for record in records:
                 f.write(json.dumps(record, ensure_ascii=False) + "\n")
         return records
+
+
+def drop_records_after(path: str, global_step: int) -> None:
+    """
+    Ready a per-step JSONL file (records with a `step`) for a `train()` that starts at `global_step`: from scratch
+    (`0`) the records of an earlier run in the same directory go; resumed, those of the steps after the checkpoint go,
+    since they are trained again. Nothing happens when the file does not exist.
+    """
+    if not os.path.isfile(path):
+        return
+    kept = []
+    if global_step > 0:
+        with open(path) as f:
+            kept = [line for line in f if line.strip() and json.loads(line)["step"] <= global_step]
+    with open(path, "w") as f:
+        f.writelines(kept)
 
 
 def load_token_entropies(path: str | os.PathLike) -> list[dict[str, Any]]:

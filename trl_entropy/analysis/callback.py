@@ -8,6 +8,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from ..token_entropy import drop_records_after
 from .batch import add_sums, analysis_metrics, analysis_profiles
 from .tokens import check_num_bins
 
@@ -108,15 +109,8 @@ class EntropyAnalysisCallback(TrainerCallback):
         self.resolved_path = self.path or os.path.join(args.output_dir, ANALYSIS_FILENAME)
         self._step, self._sums, self.records = None, {}, []
         self._is_main = state.is_world_process_zero
-        if not state.is_world_process_zero or not os.path.isfile(self.resolved_path):
-            return
-        # From scratch: drop an earlier run's records; resumed: drop the steps after the checkpoint (trained again).
-        kept = []
-        if state.global_step > 0:
-            with open(self.resolved_path) as f:
-                kept = [line for line in f if line.strip() and json.loads(line)["step"] <= state.global_step]
-        with open(self.resolved_path, "w") as f:
-            f.writelines(kept)
+        if state.is_world_process_zero:
+            drop_records_after(self.resolved_path, state.global_step)
 
     def add(self, step: int, sums: dict[str, tuple[float, float]], stage: str | None = None) -> None:
         """Add the (process-reduced) sums of one micro-batch of `step`. Called by the trainer."""
