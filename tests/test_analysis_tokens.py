@@ -250,3 +250,16 @@ def test_callback_in_a_training_run_logs_and_writes_every_analysed_step(tokenize
     trainer.train()
     with open(tmp_path / ANALYSIS_FILENAME) as f:
         assert [json.loads(line)["step"] for line in f] == [1, 2, 4]
+
+
+def test_drop_records_after_keeps_the_steps_up_to_the_checkpoint(tmp_path):
+    from trl_entropy.token_entropy import drop_records_after
+
+    path = tmp_path / "records.jsonl"
+    path.write_text("".join(json.dumps({"step": step}) + "\n" for step in (1, 2, 3, 4, 5)) + "\n")
+    drop_records_after(str(path), 3)  # resumed from checkpoint-3: steps 4 and 5 are trained again
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3]
+    drop_records_after(str(path), 0)  # from scratch: an earlier run's records go
+    assert path.read_text() == ""
+    drop_records_after(str(tmp_path / "missing.jsonl"), 2)
+    assert not (tmp_path / "missing.jsonl").exists()
