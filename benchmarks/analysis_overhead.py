@@ -44,7 +44,7 @@ import tempfile
 import time
 
 from seed_table import mean_std
-from shaping_overhead import build_random_policy, peak_memory_mb
+from shaping_overhead import benchmark_run_kwargs, build_random_policy, peak_memory_mb
 
 
 ARMS = {"none": None, "default": 10, "every_step": 1}  # arm -> `every_n_steps` of the callback (None: no callback)
@@ -76,19 +76,7 @@ def build_trainer(args, output_dir: str):
 
     from trl_entropy import EntropyAnalysisCallback, EntropyGRPOTrainer, PAECGRPOConfig, PAECGRPOTrainer
 
-    on_gpu = torch.cuda.is_available()
-    common = dict(
-        output_dir=output_dir,
-        use_cpu=not on_gpu,
-        bf16=on_gpu,
-        activation_checkpointing=False,
-        report_to="none",
-        save_strategy="no",
-        logging_steps=1,
-        disable_tqdm=True,
-        max_steps=args.steps,
-        seed=args.seed,
-    )
+    common = benchmark_run_kwargs(output_dir, args.steps, args.seed)
     if args.model == "tiny":
         from trl_entropy.tasks.countdown_steps import build_dataset, countdown_steps_reward
         from trl_entropy.tasks.names import TINY_STEPS_POLICY_PATH

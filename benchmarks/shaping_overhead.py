@@ -91,15 +91,13 @@ def build_random_policy(args):
     return model, config, tokenizer, dataset, length_reward
 
 
-def build_run(args, trainer_name: str, output_dir: str):
+def benchmark_run_kwargs(output_dir: str, max_steps: int, seed: int) -> dict:
+    """The GRPOConfig keywords every benchmark run shares: bf16 on a GPU, the CPU otherwise, no saving, no progress
+    bars, a log entry (and so a `step_time`) every step."""
     import torch
-    from trl import GRPOConfig, GRPOTrainer
 
-    from trl_entropy.methods import get_method
-
-    model, config, tokenizer, dataset, length_reward = build_random_policy(args)
     on_gpu = torch.cuda.is_available()
-    common = dict(
+    return dict(
         output_dir=output_dir,
         use_cpu=not on_gpu,
         bf16=on_gpu,
@@ -108,12 +106,23 @@ def build_run(args, trainer_name: str, output_dir: str):
         save_strategy="no",
         logging_steps=1,
         disable_tqdm=True,
+        max_steps=max_steps,
+        seed=seed,
+    )
+
+
+def build_run(args, trainer_name: str, output_dir: str):
+    from trl import GRPOConfig, GRPOTrainer
+
+    from trl_entropy.methods import get_method
+
+    model, config, tokenizer, dataset, length_reward = build_random_policy(args)
+    common = dict(
+        benchmark_run_kwargs(output_dir, args.steps, seed=0),
         per_device_train_batch_size=args.batch_size,
         num_generations=args.num_generations,
         max_completion_length=args.completion_length,
-        max_steps=args.steps,
         learning_rate=1e-5,
-        seed=0,
         steps_per_generation=args.steps_per_generation,
     )
     if trainer_name == "grpo_entropy_bonus":
