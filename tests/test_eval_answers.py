@@ -214,21 +214,11 @@ def test_extract_last_boxed_is_linear_in_unclosed_boxes():
     import random
     import time
 
-    from trl_entropy.eval.answers import _BOXED_COMMANDS, _braced_argument, extract_last_boxed
+    from trl_entropy.eval.answers import _boxed_openings, _braced_argument, extract_last_boxed
 
     def quadratic_reference(text):
         # the definition: the last \boxed{ (or \fbox{) whose braces close, each scanned on its own
-        starts = []
-        for command in _BOXED_COMMANDS:
-            start = text.find(command)
-            while start != -1:
-                after = start + len(command)
-                while after < len(text) and text[after] == " ":
-                    after += 1
-                if after < len(text) and text[after] == "{":
-                    starts.append(after)
-                start = text.find(command, start + 1)
-        contents = (_braced_argument(text, brace) for brace in sorted(starts, reverse=True))
+        contents = (_braced_argument(text, brace) for brace in _boxed_openings(text))
         return next((content for content in contents if content is not None), None)
 
     rng = random.Random(0)

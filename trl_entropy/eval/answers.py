@@ -73,30 +73,35 @@ def extract_last_boxed(text: str) -> str | None:
         `str | None`: The content between the braces (not stripped), or `None` if the text has no complete boxed
         expression.
     """
-    starts = []
+    braces = _boxed_openings(text)
+    if not braces:
+        return None
+    content = _braced_argument(text, braces[0])  # the usual case: the last box is complete
+    if content is not None or len(braces) == 1:
+        return content
+    # Earlier boxes: match every brace once (a scan per unclosed box would be quadratic in their number, about 90 s
+    # for 10,000 unclosed `\boxed{` in a long completion) and take the last complete one.
+    closing = _closing_braces(text, braces[-1])
+    for brace in braces[1:]:
+        if brace in closing:
+            return text[brace + 1 : closing[brace]]
+    return None
+
+
+def _boxed_openings(text: str) -> list[int]:
+    # The index of the opening brace of every `\boxed{` / `\fbox{` of a text, last first. Only the braced form
+    # counts: the command must be followed by `{`, possibly after spaces.
+    braces = []
     for command in _BOXED_COMMANDS:
         start = text.find(command)
         while start != -1:
             after = start + len(command)
-            # Only the braced form counts; `\boxed` must be followed by `{`, possibly after spaces.
             while after < len(text) and text[after] == " ":
                 after += 1
             if after < len(text) and text[after] == "{":
-                starts.append((start, after))
+                braces.append(after)
             start = text.find(command, start + 1)
-    if not starts:
-        return None
-    starts.sort(reverse=True)
-    content = _braced_argument(text, starts[0][1])  # the usual case: the last box is complete
-    if content is not None or len(starts) == 1:
-        return content
-    # Earlier boxes: match every brace once (a scan per unclosed box would be quadratic in their number, about 90 s
-    # for 10,000 unclosed `\boxed{` in a long completion) and take the last complete one.
-    closing = _closing_braces(text, starts[-1][1])
-    for _, brace in starts[1:]:
-        if brace in closing:
-            return text[brace + 1 : closing[brace]]
-    return None
+    return sorted(braces, reverse=True)
 
 
 def _closing_braces(text: str, begin: int) -> dict[int, int]:
