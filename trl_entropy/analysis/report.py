@@ -548,9 +548,9 @@ def _read_card_inputs(run_dir: str) -> dict[str, Any]:
         return json.load(f)
 
 
-def infer_benchmark(run_dir: str) -> str | None:
+def infer_benchmark(card_inputs: dict[str, Any]) -> str | None:
     """The embedded task a run was trained on, from its card inputs (the verifier names the task module)."""
-    verifier = str(_read_card_inputs(run_dir).get("verifier") or "")
+    verifier = str(card_inputs.get("verifier") or "")
     for module, benchmark in _TASK_MODULES.items():
         if f"`{module}`" in verifier:
             return benchmark
@@ -663,7 +663,8 @@ def analyze_run(
             f"{run_dir} is inside the installed trl_entropy package (a shipped policy); the analysis is written into "
             f"the analysed folder, so copy it first: cp -r {run_dir} DIR && trl-entropy analyze DIR"
         )
-    benchmark = benchmark or infer_benchmark(run_dir)
+    card_inputs = _read_card_inputs(run_dir)
+    benchmark = benchmark or infer_benchmark(card_inputs)
     if benchmark is None:
         raise AnalysisInputError(
             f"Cannot tell which task {run_dir} was trained on (its card inputs name no embedded task): pass "
@@ -681,7 +682,7 @@ def analyze_run(
             raise AnalysisInputError(f"`{name}` must be an integer >= {low}, got {value!r}.")
     bench = load_benchmark(benchmark, split=split)
     problems = bench.problems[:num_prompts]
-    decoding = _read_card_inputs(run_dir).get("decoding") or {}
+    decoding = card_inputs.get("decoding") or {}
     temperature = temperature if temperature is not None else float(decoding.get("temperature") or 1.0)
     top_p = top_p if top_p is not None else float(decoding.get("top_p") or 1.0)
     max_new_tokens = max_new_tokens or decoding.get("max_completion_length") or DEFAULT_MAX_NEW_TOKENS[bench.kind]
