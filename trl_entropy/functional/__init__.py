@@ -1,6 +1,17 @@
 # Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
 """Pure tensor functions: the mathematics of every method, free of trainer state."""
 
+from .covariance import (
+    check_clip_cov_params,
+    check_kl_cov_params,
+    clip_cov_selection,
+    covariance_summary,
+    kl_cov_penalty,
+    kl_cov_selection,
+    ppo_clipped_tokens,
+    selection_count,
+    token_covariance,
+)
 from .entropy_advantage import check_entropy_advantage_params, entropy_advantage
 from .paec import (
     DecisionStatistics,
@@ -49,6 +60,15 @@ from .sent_kl import (
 
 
 __all__ = [
+    "check_clip_cov_params",
+    "check_kl_cov_params",
+    "clip_cov_selection",
+    "covariance_summary",
+    "kl_cov_penalty",
+    "kl_cov_selection",
+    "ppo_clipped_tokens",
+    "selection_count",
+    "token_covariance",
     "NO_ANSWER_POLICIES",
     "answer_clusters",
     "check_ppo_params",
