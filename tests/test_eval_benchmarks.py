@@ -121,6 +121,7 @@ class TestRegistry:
             "countdown",
             "countdown-steps",
             "offline-math",
+            "offline-sums",
             "local",
         ]
         assert (BENCHMARKS["math500"].hub_id, BENCHMARKS["math500"].split) == ("HuggingFaceH4/MATH-500", "test")

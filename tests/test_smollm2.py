@@ -187,6 +187,34 @@ def test_offline_math_dataset_format_and_split():
     assert list(build_offline_math_dataset(size=64, seed=0, split="train")["answer"]) == list(train["answer"])
 
 
+def test_small_sums_source_prompts_the_question_alone():
+    pytest.importorskip("reasoning_gym")
+    from trl_entropy.eval.benchmarks import load_benchmark
+    from trl_entropy.tasks.offline_math import SOURCES, build_offline_math_dataset, resolve_source
+
+    spec = resolve_source("small_sums")
+    assert spec is SOURCES["small_sums"] and spec.dataset == "chain_sum" and spec.instruction is None
+    # Any other name is a reasoning-gym dataset with its default options and the `\boxed{}` instruction.
+    assert (
+        resolve_source("basic_arithmetic").options == {} and resolve_source("leg_counting").instruction == INSTRUCTION
+    )
+    train = build_offline_math_dataset(name="small_sums", size=200, seed=0, split="train")
+    assert len(set(train["question"])) == 200
+    for row in train:
+        assert row["prompt"] == [{"role": "user", "content": row["question"]}]
+        # "State the final answer to the following arithmetic problem: 21 - 62 =": two operands of 1-2 digits.
+        expression = row["question"].rsplit(":", 1)[1].strip().rstrip("=").split()
+        assert len(expression) == 3 and expression[1] in "+-", row["question"]
+        left, right = int(expression[0]), int(expression[2])
+        assert 0 <= left < 100 and 0 <= right < 100
+        assert int(row["answer"]) == (left + right if expression[1] == "+" else left - right)
+    benchmark = load_benchmark("offline-sums", limit=20, grader="plain")
+    assert benchmark.name == "offline-sums" and len(benchmark.problems) == 20
+    assert benchmark.prompt_format == "{problem}" and "chain_sum[test]" in benchmark.source
+    assert not {p["problem"] for p in benchmark.problems} & set(train["question"])
+    assert all(question_split(p["problem"]) == "test" for p in benchmark.problems)
+
+
 def test_recipe_script_loads_the_offline_math_set():
     pytest.importorskip("reasoning_gym")
     from trl_entropy.scripts.train import load_train_dataset, parse_args
@@ -267,5 +295,9 @@ def test_recipe_trains_two_steps(smollm2_cache, tmp_path, monkeypatch):
     changed = [name for name, value in initial.items() if not torch.equal(value, trained[name])]
     assert changed, "no parameter changed"
     logged = {key for entry in trainer.state.log_history for key in entry}
-    assert METHOD_METRICS | {"reward", "entropy", "rewards/boxed_answer_reward/mean"} <= logged
+    assert METHOD_METRICS | {"reward", "entropy", "rewards/plain_answer_reward/mean"} <= logged
+    # The recipe's problems are sized for the model: some completions are right from the first steps (a reward of 0
+    # everywhere would give GRPO nothing to learn from).
+    rewards = [entry["reward"] for entry in trainer.state.log_history if "reward" in entry]
+    assert len(rewards) == 2 and max(rewards) > 0, rewards
     assert (tmp_path / "run" / "model.safetensors").is_file()

@@ -62,6 +62,7 @@ def test_off_by_default_and_negative_values_are_refused(capsys, tmp_path):
         ("trl-entropy/countdown", ["countdown"], False),
         ("trl-entropy/countdown-steps", ["countdown_steps"], False),
         ("trl-entropy/offline-math", ["boxed_answer", "boxed_format"], True),
+        ("trl-entropy/offline-math", ["plain_answer"], True),  # gsm_symbolic asks for a `\boxed{}` answer
         ("data/dapo-math-17k-rl", ["signed_accuracy"], True),
         ("data/still3-rl", ["accuracy", "soft_overlong"], True),
         ("data/my-task", ["my_package.rewards.exact"], False),
@@ -72,3 +73,12 @@ def test_missing_boxed_is_flagged_for_math_tasks_only(dataset_name, reward_funcs
     assert answers_in_boxed(script_args) is boxed
     (callback,) = analysis_callbacks(script_args)
     assert callback.every_n_steps == 5 and callback.require_boxed is boxed
+
+
+def test_plain_text_offline_sums_are_not_required_to_box():
+    script_args = TrainScriptArguments(
+        dataset_name="trl-entropy/offline-math", dataset_config="small_sums", reward_funcs=["plain_answer"]
+    )
+    assert answers_in_boxed(script_args) is False
+    script_args.reward_funcs = ["boxed_answer"]  # a `\boxed{}` reward asks for the box whatever the prompt
+    assert answers_in_boxed(script_args) is True

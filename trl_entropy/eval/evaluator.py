@@ -831,7 +831,7 @@ def evaluate(
     show_progress: bool = True,
     benchmark_name: str | None = None,
     prompt_template: str | None = None,
-    grader: str = "math",
+    grader: str | None = None,
     answer_extractor: Callable[[str], str | None] | str | None = None,
     allow_no_answers: bool = False,
 ) -> dict[str, Any]:
@@ -876,7 +876,7 @@ def evaluate(
         show_progress (`bool`, *optional*, defaults to `True`):
             Show a progress bar.
         benchmark_name (`str`, *optional*), prompt_template (`str`, *optional*), grader (`str`, *optional*,
-        defaults to `"math"`), answer_extractor (`Callable` or `str`, *optional*):
+        defaults to the benchmark's), answer_extractor (`Callable` or `str`, *optional*):
             Passed to [`load_benchmark`] with a benchmark name: the name of the `"local"` benchmark, a math prompt with
             a `{problem}` placeholder, the math grader (one of `GRADERS`) and an answer extractor (a function of the
             completion text, or its import path `package.module.function`).
@@ -1137,11 +1137,11 @@ def add_grading_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--grader",
-        default="math",
+        default=None,
         choices=GRADERS,
         help="Math grader: math-verify (`\\boxed{}` or an announced LaTeX answer), math-verify with plain-text answers "
         "('The answer is 12', '#### 12', a last number) as the fallback, or the plain-text grader alone (exact "
-        "numeric equality).",
+        "numeric equality). Default: the benchmark's (plain for offline-sums, else math; math for the curriculum).",
     )
     parser.add_argument(
         "--answer-extractor",

@@ -902,7 +902,7 @@ def _score_for_cli(dataset, args, extractor) -> SemanticEntropyScores:
         cache_dir=args.cache_dir,
         dtype=args.dtype,
         revision=args.revision,
-        grader=args.grader,
+        grader=args.grader or "math",
         answer_extractor=extractor,
         allow_no_answers=args.allow_no_answers,
     )

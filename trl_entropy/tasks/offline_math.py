@@ -22,6 +22,7 @@ import importlib.util
 import re
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -38,6 +39,51 @@ INSTRUCTION = (
     "Solve it step by step. At the end, write the final answer as a number inside \\boxed{}, for example \\boxed{42}."
 )
 INSTALL_HINT = 'pip install "trl-entropy[smollm2]"'
+
+
+@dataclass(frozen=True)
+class OfflineMathSource:
+    """A named problem source: a reasoning-gym dataset, its generator options and the prompt of its problems."""
+
+    dataset: str
+    """reasoning-gym dataset name."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of `reasoning_gym.create_dataset` (difficulty settings)."""
+    instruction: str | None = INSTRUCTION
+    """Appended to the question in the user message; `None` keeps the question alone."""
+    description: str = ""
+    draws_per_problem: float = 1.3
+    """Generator draws per kept problem (repeated questions and non-integer answers are skipped)."""
+
+
+# Named sources beyond reasoning-gym's own dataset names (which take the generator's default options and the
+# `\boxed{}` instruction).
+SOURCES: dict[str, OfflineMathSource] = {
+    # Sums and differences of two integers of one or two digits ("... problem: 21 - 62 ="), answered in plain text.
+    # Sized for SmolLM2-135M-Instruct, which solves about 1 in 6 of them at temperature 1.0 (10 of 64 samples,
+    # 7 of 16 problems with both right and wrong samples), where it solves almost none of gsm_symbolic (1 of 32) or
+    # of chain_sum's default 2-5 terms of up to 5 digits (1 of 32). No format instruction: reasoning-gym's question
+    # already asks for the final answer, and adding "End your reply with 'The answer is' followed by the number"
+    # lowered the solve rate to 2 of 64 ("Think briefly, then write: The answer is <number>.": 8 of 64).
+    "small_sums": OfflineMathSource(
+        "chain_sum",
+        {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 2},
+        instruction=None,
+        description="Sums and differences of two integers of one or two digits (reasoning-gym chain_sum)",
+        # About half of the draws repeat an earlier question (measured: 821 distinct of 1,689 train draws).
+        draws_per_problem=3.0,
+    ),
+}
+
+
+def resolve_source(name: str) -> OfflineMathSource:
+    """
+    The problem source of a name: a preset of [`SOURCES`] (`"small_sums"`), else a reasoning-gym dataset with its
+    default options and the `\\boxed{}` instruction (`"gsm_symbolic"`, `"basic_arithmetic"`, ...).
+    """
+    return SOURCES.get(name) or OfflineMathSource(name)
+
+
 _INTEGER = re.compile(r"-?\d+")
 
 
@@ -56,18 +102,21 @@ def question_split(question: str) -> str:
     return "test" if int.from_bytes(digest[:8], "big") < TEST_FRACTION * 2**64 else "train"
 
 
-def format_messages(question: str) -> list[dict[str, str]]:
+def format_messages(question: str, instruction: str | None = INSTRUCTION) -> list[dict[str, str]]:
     """
     Conversational prompt of a problem: one user message, the question followed by the answer format.
 
     Args:
         question (`str`):
             Question text.
+        instruction (`str` or `None`, *optional*, defaults to `INSTRUCTION`):
+            Appended on a new line; `None` keeps the question alone.
 
     Returns:
         `list[dict[str, str]]`: Messages in the format TRL's conversational datasets use.
     """
-    return [{"role": "user", "content": f"{question}\n{INSTRUCTION}"}]
+    content = question if instruction is None else f"{question}\n{instruction}"
+    return [{"role": "user", "content": content}]
 
 
 def generate_offline_math_problems(
@@ -84,7 +133,8 @@ def generate_offline_math_problems(
         split (`str`, *optional*, defaults to `"train"`):
             `"train"` or `"test"`.
         name (`str`, *optional*, defaults to `"gsm_symbolic"`):
-            reasoning-gym dataset whose answers are integers (`gsm_symbolic`, `basic_arithmetic`, `chain_sum`, ...).
+            A preset of `SOURCES` (`small_sums`) or a reasoning-gym dataset whose answers are integers
+            (`gsm_symbolic`, `basic_arithmetic`, `chain_sum`, ...).
 
     Returns:
         `list[dict[str, Any]]`: Dictionaries with `question`, `answer` (an integer, as a string) and `source_index`
@@ -100,8 +150,9 @@ def generate_offline_math_problems(
 
     # Enough draws for the requested split plus the skipped ones; the generator is deterministic per (seed, index),
     # so a larger pool keeps the first problems unchanged.
-    pool_size = int(n / (TEST_FRACTION if split == "test" else 1 - TEST_FRACTION) * 1.3) + 64
-    source = reasoning_gym.create_dataset(name, seed=seed, size=pool_size)
+    spec = resolve_source(name)
+    pool_size = int(n / (TEST_FRACTION if split == "test" else 1 - TEST_FRACTION) * spec.draws_per_problem) + 64
+    source = reasoning_gym.create_dataset(spec.dataset, seed=seed, size=pool_size, **spec.options)
     problems, seen = [], set()
     for index in range(pool_size):
         entry = source[index]
@@ -113,8 +164,8 @@ def generate_offline_math_problems(
         if len(problems) == n:
             return problems
     raise ValueError(
-        f"reasoning-gym's {name!r} gave only {len(problems)} distinct {split} problems with integer answers out of "
-        f"{pool_size} draws; ask for fewer, or use a dataset with integer answers."
+        f"reasoning-gym's {spec.dataset!r}{'' if name == spec.dataset else f' ({name})'} gave only {len(problems)} "
+        f"distinct {split} problems with integer answers out of {pool_size} draws; ask for fewer, or use a dataset with integer answers."
     )
 
 
@@ -124,7 +175,8 @@ def build_offline_math_dataset(name: str = DEFAULT_SOURCE, size: int = 1000, see
 
     Args:
         name (`str`, *optional*, defaults to `"gsm_symbolic"`):
-            reasoning-gym dataset to draw from (its answers must be integers).
+            A preset of `SOURCES` (`small_sums`, prompted with the question alone) or a reasoning-gym dataset to draw
+            from (its answers must be integers; prompted with the `\\boxed{}` instruction).
         size (`int`, *optional*, defaults to `1000`):
             Number of problems.
         seed (`int`, *optional*, defaults to `0`):
@@ -139,7 +191,8 @@ def build_offline_math_dataset(name: str = DEFAULT_SOURCE, size: int = 1000, see
     import datasets
 
     problems = generate_offline_math_problems(size, seed=seed, split=split, name=name)
-    return datasets.Dataset.from_list([{"prompt": format_messages(p["question"]), **p} for p in problems])
+    instruction = resolve_source(name).instruction
+    return datasets.Dataset.from_list([{"prompt": format_messages(p["question"], instruction), **p} for p in problems])
 
 
 def last_boxed(text: str) -> str | None:
