@@ -73,6 +73,8 @@ METHOD_METRICS = {
     "position": ["entropy/position_bonus_mean"],
     "paec": ["entropy/paec_nucleus_size", "entropy/paec_projected_share", "entropy/paec_penalty"],
     "sent": ["entropy/sent_kl_penalty", "entropy/sent_selected_kl"],
+    "clip_cov": ["entropy/clip_cov_selected_share", "entropy/clip_cov_cov_mean"],
+    "kl_cov": ["entropy/kl_cov_penalty", "entropy/kl_cov_selected_share"],
     "ppo": ["ppo/value_loss"],
     "entropy_advantage_ppo": ["ppo/value_loss", "entropy/advantage_psi_mean"],
     "shaping": ["entropy/ppl_weight_mean", "entropy/advantage_psi_mean", "entropy/position_bonus_mean"],

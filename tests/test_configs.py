@@ -23,7 +23,18 @@ def test_every_method_field_has_help_and_a_prefix():
     grpo_fields = {f.name for f in dataclasses.fields(GRPOConfig)}
     method_fields = [f for f in dataclasses.fields(EntropyAdvantageGRPOConfig) if f.name not in grpo_fields]
     assert {f.name for f in method_fields} == {"entropy_advantage_alpha", "entropy_advantage_kappa"}
-    prefixes = ("entropy_advantage_", "ppl_", "position_", "stage_", "shaping_", "paec_", "sent_", "ppo_")
+    prefixes = (
+        "entropy_advantage_",
+        "ppl_",
+        "position_",
+        "stage_",
+        "shaping_",
+        "paec_",
+        "sent_",
+        "ppo_",
+        "clip_cov_",
+        "kl_cov_",
+    )
     for method in METHODS.values():
         for f in dataclasses.fields(method.config_class):
             if f.name not in grpo_fields:

@@ -84,7 +84,7 @@ def test_unknown_method_is_an_error(tmp_path):
     recipe.write_text("method: entropy_magic\n")
     with pytest.raises(
         ValueError,
-        match="Unknown method 'entropy_magic'; valid methods: entropy_advantage, entropy_advantage_ppo, grpo, paec, position, ppl, ppo, sent, shaping",
+        match="Unknown method 'entropy_magic'; valid methods: clip_cov, entropy_advantage, entropy_advantage_ppo, grpo, kl_cov, paec, position, ppl, ppo, sent, shaping",
     ):
         parse_args(["--config", str(recipe)])
 

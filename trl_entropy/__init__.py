@@ -12,12 +12,16 @@ from typing import TYPE_CHECKING
 # commands that need none of them (`plot`, `card --help`, ...) should not pay for.
 _EXPORTS = {
     "AdvantageShaper": "shaper",
+    "ClipCovGRPOConfig": "covariance",
+    "ClipCovGRPOTrainer": "covariance",
     "EntropyAdvantageGRPOConfig": "entropy_advantage",
     "EntropyAdvantageGRPOTrainer": "entropy_advantage",
     "EntropyAdvantagePPOConfig": "ppo",
     "EntropyAdvantagePPOTrainer": "ppo",
     "EntropyAnalysisCallback": "analysis",
     "EntropyGRPOTrainer": "entropy_grpo_trainer",
+    "KLCovGRPOConfig": "covariance",
+    "KLCovGRPOTrainer": "covariance",
     "PAECGRPOConfig": "paec",
     "PAECGRPOTrainer": "paec",
     "PPLShapingGRPOConfig": "ppl_shaping",
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
     from . import analysis, functional
     from .analysis import EntropyAnalysisCallback
     from .composition import ShapingGRPOConfig, ShapingGRPOTrainer
+    from .covariance import ClipCovGRPOConfig, ClipCovGRPOTrainer, KLCovGRPOConfig, KLCovGRPOTrainer
     from .entropy_advantage import EntropyAdvantageGRPOConfig, EntropyAdvantageGRPOTrainer
     from .entropy_grpo_trainer import EntropyGRPOTrainer
     from .paec import PAECGRPOConfig, PAECGRPOTrainer

@@ -50,6 +50,14 @@ METHODS: dict[str, Method] = {
         "sent:SENTGRPOTrainer",
         "SENT: low-entropy covariance KL; with a semantic-entropy curriculum (arXiv 2512.04359)",
     ),
+    "clip_cov": Method(
+        "covariance:ClipCovGRPOTrainer",
+        "Clip-Cov: no gradient on random high-covariance tokens (arXiv 2505.22617, baseline)",
+    ),
+    "kl_cov": Method(
+        "covariance:KLCovGRPOTrainer",
+        "KL-Cov: |log p - log p_old| on the top-covariance tokens (arXiv 2505.22617, baseline)",
+    ),
     "ppo": Method(
         "ppo:PPOTrainer", "PPO with a learned critic (GAE, clipped value loss, critic warm-up) on TRL's GRPO machinery"
     ),

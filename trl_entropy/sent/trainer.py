@@ -40,6 +40,18 @@ def is_fully_on_policy(args) -> bool:
     return args.gradient_accumulation_steps % (args.steps_per_generation * args.num_iterations) == 0
 
 
+def on_policy_refusal(args, term: str) -> str:
+    """The start of the error that refuses a `|log p - log p_old|` term (named `term`) under settings where every
+    update is on-policy ([`is_fully_on_policy`]): why it would do nothing, and the two ways to make it act."""
+    return (
+        f"{term} is |log p - log p_old|, and these settings make every update on-policy "
+        f"(num_iterations={args.num_iterations}, steps_per_generation={args.steps_per_generation}, "
+        f"gradient_accumulation_steps={args.gradient_accumulation_steps}): p_old = p, so the penalty is 0 with no "
+        "gradient and would do nothing. Make it act with `num_iterations > 1` or `steps_per_generation` > "
+        "`gradient_accumulation_steps`"
+    )
+
+
 class SENTGRPOTrainer(EntropyGRPOTrainer):
     r"""
     GRPO with SENT's token side ([arXiv 2512.04359](https://huggingface.co/papers/2512.04359)):
@@ -84,12 +96,8 @@ class SENTGRPOTrainer(EntropyGRPOTrainer):
             return
         if self.sent["sent_kl_target"] == "old" and is_fully_on_policy(args):
             raise ValueError(
-                "SENT's token KL with `sent_kl_target='old'` is |log p - log p_old|, and these settings make every "
-                f"update on-policy (num_iterations={args.num_iterations}, "
-                f"steps_per_generation={args.steps_per_generation}, "
-                f"gradient_accumulation_steps={args.gradient_accumulation_steps}): p_old = p, so the penalty is 0 "
-                "with no gradient and would do nothing. Make it act with `num_iterations > 1` or "
-                "`steps_per_generation` > `gradient_accumulation_steps` (the authors: batch 256, mini-batch 128, i.e. "
+                on_policy_refusal(args, "SENT's token KL with `sent_kl_target='old'`") + " (the authors: batch 256, "
+                "mini-batch 128, i.e. "
                 "`steps_per_generation = 2 * gradient_accumulation_steps`), or choose `sent_kl_target='ref'` (a KL to "
                 "the reference model, which acts on-policy; needs `beta > 0`), or `sent_use_kl=False` (the "
                 "curriculum alone)."
