@@ -40,9 +40,23 @@ def test_recipes_exist():
         "tiny/entropy_advantage_ppo.yaml",
         "qwen2.5-7b/ppo/config_ppo.yaml",
         "qwen2.5-7b/entropy_advantage_ppo/config_ppo.yaml",
+        "tiny/clip_cov.yaml",
+        "tiny/kl_cov.yaml",
     } <= names
     # The step-by-step task has a recipe for plain GRPO and every method.
-    steps = {"grpo", "entropy_advantage", "ppl", "position", "shaping", "paec", "sent_stage1", "sent_stage2", "ppo"}
+    steps = {
+        "grpo",
+        "entropy_advantage",
+        "ppl",
+        "position",
+        "shaping",
+        "paec",
+        "sent_stage1",
+        "sent_stage2",
+        "ppo",
+        "clip_cov",
+        "kl_cov",
+    }
     assert {f"tiny_steps/{name}.yaml" for name in steps | {"entropy_advantage_ppo"}} <= names
     assert {p.stem for p in ACCELERATE_CONFIGS} >= {"single_process", "ddp", "fsdp2", "zero3"}
 
