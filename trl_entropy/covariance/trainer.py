@@ -134,7 +134,7 @@ class KLCovGRPOTrainer(EntropyGRPOTrainer):
     covariance `cov_t = (A_t - mean A)(logp_t - mean logp)` (detached) get the penalty
     `kl_cov_coef * |log p_t - log p_old,t|`; the loss gets its sum divided by the number of valid tokens, with gradient
     through the current log-probs only ([`~EntropyGRPOTrainer.extra_loss`]). TRL's loss is untouched (the authors'
-    code also drops PPO's clipping on every token; see `docs/clip_kl_cov.md`).
+    code also drops PPO's clipping on every token; see `docs/methods/clip_kl_cov.md`).
 
     On-policy `log p_old = log p` and the term does nothing: the trainer refuses that configuration, as
     [`SENTGRPOTrainer`] does, and says how to make it act.
