@@ -10,6 +10,7 @@ from conftest import completion_logits, cpu_grpo_kwargs, first_batch
 from trl import GRPOConfig, GRPOTrainer
 
 from trl_entropy import ClipCovGRPOConfig, ClipCovGRPOTrainer, KLCovGRPOConfig, KLCovGRPOTrainer
+from trl_entropy.covariance import trainer as covariance_trainer
 from trl_entropy.functional import (
     clip_cov_selection,
     kl_cov_penalty,
@@ -105,22 +106,35 @@ def test_clip_cov_runs_on_policy_with_a_plain_grpo_config(tokenizer, prompt_data
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def test_clip_cov_loss_is_trl_loss_with_the_selected_advantages_zeroed(tokenizer, prompt_dataset, tmp_path):
+def test_clip_cov_loss_is_trl_loss_with_the_selected_advantages_zeroed(
+    tokenizer, prompt_dataset, tmp_path, monkeypatch
+):
     # A wide band and a large ratio, so that several tokens are selected on the tiny policy.
     trainer = make(ClipCovGRPOTrainer, tokenizer, prompt_dataset, tmp_path, clip_cov_ratio=0.1, clip_cov_lb=0.0,
                    clip_cov_ub=50.0)  # fmt: skip
     inputs = first_batch(trainer)
-    shaper = trainer.advantage_shapers[0]
-    state = shaper.random_generator(trainer).get_state()
+    calls = []
+
+    def recording_selection(cov, *args, **kwargs):
+        calls.append((cov, clip_cov_selection(cov, *args, **kwargs)))
+        return calls[-1][1]
+
+    monkeypatch.setattr(covariance_trainer, "clip_cov_selection", recording_selection)
+    state = trainer.advantage_shapers[0].random_generator(trainer).get_state()
     loss = trainer.compute_loss(trainer.model, inputs)
 
+    [(used_cov, selected)] = calls
     mask = inputs["completion_mask"].float()
     cov = token_covariance(inputs["advantages"], reference_logps(trainer, inputs), mask)
+    torch.testing.assert_close(used_cov, cov, rtol=1e-4, atol=1e-5)  # the covariance of the loss's own forward
+    # The draw is the seeded generator's: replayed from its state, the same tokens.
     replay = torch.Generator()
     replay.set_state(state)
-    selected = clip_cov_selection(cov, mask, ratio=0.1, lower=0.0, upper=50.0, generator=replay)
-    candidates = (mask > 0) & (cov > 0)
+    assert torch.equal(selected, clip_cov_selection(used_cov, mask, 0.1, 0.0, 50.0, generator=replay))
+    candidates = (mask > 0) & (used_cov > 0)
+    assert selected.sum() == min(math.floor(0.1 * mask.sum().item()), candidates.sum().item())
     assert 0 < selected.sum() < candidates.sum()  # some drawn, not all: the draw matters
+    assert not (selected & ~candidates).any()
     zeroed = dict(inputs)
     zeroed["advantages"] = inputs["advantages"].unsqueeze(1).expand(mask.shape).masked_fill(selected, 0.0)
     torch.testing.assert_close(loss, GRPOTrainer._compute_loss(trainer, trainer.model, zeroed))
@@ -130,7 +144,7 @@ def test_clip_cov_loss_is_trl_loss_with_the_selected_advantages_zeroed(tokenizer
     num_valid = mask.sum().item()
     assert metrics["entropy/clip_cov_selected_share"][-1] == pytest.approx(selected.sum().item() / num_valid)
     assert metrics["entropy/clip_cov_candidate_share"][-1] == pytest.approx(candidates.sum().item() / num_valid)
-    valid_cov = cov[mask > 0]
+    valid_cov = used_cov[mask > 0]
     assert metrics["entropy/clip_cov_cov_min"][-1] == pytest.approx(valid_cov.min().item(), abs=1e-5)
     assert metrics["entropy/clip_cov_cov_mean"][-1] == pytest.approx(valid_cov.mean().item(), abs=1e-5)
     assert metrics["entropy/clip_cov_cov_max"][-1] == pytest.approx(valid_cov.max().item(), abs=1e-5)
