@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from trl_entropy.baselines import active_entropy_controls
 from trl_entropy.methods import get_method
 from trl_entropy.model_card import TASK_EVAL_FILENAME
 from trl_entropy.quantization import has_cpu_inference_layout
@@ -56,7 +57,10 @@ def check_run(trainer, recipe: Path, output_dir: Path, max_steps: int, evaluated
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert len(losses) == max_steps and all(math.isfinite(loss) for loss in losses)
     assert (output_dir / "trainer_state.json").is_file()
-    assert (output_dir / "README.md").is_file()
+    # TRL's entropy controls (the baseline recipes) are named in the card with their papers.
+    card = (output_dir / "README.md").read_text()
+    for control in active_entropy_controls(trainer.args):
+        assert control.name in card and control.paper["id"] in card, control.name
     if evaluated:
         task_eval = json.loads((output_dir / TASK_EVAL_FILENAME).read_text())
         assert task_eval["num_problems"] == 4 and task_eval["samples_per_problem"] == 1

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from trl.trainer.utils import get_config_model_id
 
+from .baselines import active_entropy_controls
 from .fingerprint import fingerprint_matches, short_fingerprint, weight_files, weights_fingerprint
 from .plotting import CURVE_GROUPS, DEFAULT_CURVES, is_matplotlib_available, plot_training_curves
 from .tasks.names import (
@@ -418,6 +419,16 @@ def card_inputs(
     papers = papers or ([own_paper] if own_paper else [])
     method_hyperparameters = trainer.method_hyperparameters() if hasattr(trainer, "method_hyperparameters") else {}
     method_hyperparameters = {**method_hyperparameters, **_curriculum_rows(getattr(trainer, "train_dataset", None))}
+    # TRL's own entropy controls (entropy bonus, adaptive controller, 80/20 mask, CISPO) are named as methods too.
+    method = getattr(trainer, "_name", type(trainer).__name__)
+    controls = active_entropy_controls(args)
+    if controls:
+        method = " + ".join([method, *(control.name for control in controls)])
+        papers += [control.paper for control in controls if control.paper["id"] not in {p["id"] for p in papers}]
+        for control in controls:
+            method_hyperparameters.update(
+                {name: getattr(args, name) for name in control.fields if hasattr(args, name)}
+            )
     fields = getattr(trainer, "_card_hyperparameter_fields", KEY_GRPO_FIELDS)
     training_hyperparameters = {name: getattr(args, name) for name in fields if hasattr(args, name)}
     if (training_hyperparameters.get("max_steps") or -1) > 0:  # `max_steps` ends training; epochs play no part
@@ -434,7 +445,7 @@ def card_inputs(
         "base_model": base["base_model"],
         "base_model_text": base["text"],
         "license": base["license"],
-        "method": getattr(trainer, "_name", type(trainer).__name__),
+        "method": method,
         "trainer_class": type(trainer).__name__,
         "base_trainer_class": base_class.__name__,
         "algorithm": getattr(trainer, "_card_algorithm", None) or base_class.__name__.removesuffix("Trainer"),
