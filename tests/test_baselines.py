@@ -60,20 +60,23 @@ def test_every_control_cites_a_paper():
         assert all(hasattr(config(), name) for name in control.fields), control.name
 
 
-@pytest.mark.parametrize("directory", ["tiny", "qwen2.5-math-1.5b"])
+@pytest.mark.parametrize("directory", ["tiny", "tiny_steps", "qwen2.5-math-1.5b"])
 @pytest.mark.parametrize("baseline", sorted(BASELINE_RECIPES))
 def test_baseline_recipes_turn_on_exactly_their_control(directory, baseline):
-    recipe = RECIPES / directory / (f"{baseline}.yaml" if directory == "tiny" else f"{baseline}/config_grpo.yaml")
+    recipe = (
+        RECIPES / directory / (f"{baseline}.yaml" if directory.startswith("tiny") else f"{baseline}/config_grpo.yaml")
+    )
     assert yaml.safe_load(recipe.read_text())["method"] == "grpo"  # TRL's code, trl-entropy's base trainer
     _, training_args, _ = parse_args(["--config", str(recipe), "--use_cpu", "true", "--bf16", "false"])
     assert names(training_args) == [BASELINE_RECIPES[baseline]]
 
 
-def test_gpu_baselines_share_the_plain_grpo_recipe_settings():
+@pytest.mark.parametrize("layout", ["qwen2.5-math-1.5b/{}/config_grpo.yaml", "tiny_steps/{}.yaml"])
+def test_baselines_share_the_plain_grpo_recipe_settings(layout):
     # Equal terms: every baseline differs from the plain GRPO recipe only in its control's keys and its output_dir.
-    plain = yaml.safe_load((RECIPES / "qwen2.5-math-1.5b/grpo/config_grpo.yaml").read_text())
+    plain = yaml.safe_load((RECIPES / layout.format("grpo")).read_text())
     for baseline in BASELINE_RECIPES:
-        raw = yaml.safe_load((RECIPES / f"qwen2.5-math-1.5b/{baseline}/config_grpo.yaml").read_text())
+        raw = yaml.safe_load((RECIPES / layout.format(baseline)).read_text())
         differing = {key for key in plain.keys() | raw.keys() if plain.get(key) != raw.get(key)}
         control = next(c for c in ENTROPY_CONTROLS if c.name == BASELINE_RECIPES[baseline])
         allowed = set(control.fields) | {"output_dir", "use_adaptive_entropy"}

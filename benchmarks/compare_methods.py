@@ -1,0 +1,148 @@
+# Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
+"""Method comparison on equal terms: plain GRPO, every seed method and every baseline, same task, steps and seeds.
+
+    python benchmarks/compare_methods.py --seeds 42 43 44 --jobs 2 \
+        --output benchmarks/results/compare_methods_cpu.json
+
+Trains plain GRPO, the seed methods (entropy advantage, PPL and position shaping, PAEC, SENT in its two stages, PPO
+with and without the entropy advantage), Clip-Cov and KL-Cov, and TRL's entropy controls run as baselines (entropy
+regularisation, adaptive entropy control, the 80/20 high-entropy mask, CISPO) on the step-by-step countdown task,
+from their recipes in `recipes/tiny_steps/`, for each seed; evaluates every run and the starting policy with
+`trl-entropy eval --benchmark countdown-steps` (Acc@N, Maj@N, pass@k for k up to N, default N = 64); and writes:
+
+- the JSON report (`--output`, default `<runs-dir>/compare_methods.json`): settings, wall time, the starting policy's
+  evaluation, mean and standard deviation over seeds per method (`table`), every run (`runs`) and the seed-mean
+  training curves (`curves`);
+- a Markdown table beside it (`.md`, mean ± std over seeds);
+- figures beside it: `_pass_at_k.png` (pass@k against k of every method, mean over seeds, and the starting policy)
+  and `_training_curves.png` (reward, entropy and response length `completions/mean_length` against the step, mean
+  over seeds, from each run's `trainer_state.json`).
+
+The decision-position metrics of the step task (entropy at decision and at forced positions, PAEC's mask precision
+and recall, ...) are reported as in `countdown_steps_methods.py`, whose machinery (`method_runs.py`) this script
+shares. Finished runs and evaluations are reused on restart; `--methods`, `--seeds`, `--max-steps`,
+`--eval-problems` and `--num-samples` make a short run.
+"""
+
+import argparse
+import math
+import os
+import statistics
+
+from method_runs import VARIANTS, add_arguments, markdown_table, run_all, stage_dirs, training_log, write_report
+
+
+CURVE_KEYS = ("reward", "entropy", "completions/mean_length")
+POSITION_COLUMNS = (
+    ("H decision", "entropy_decision"),
+    ("H forced", "entropy_forced"),
+    ("decision share", "decision_share"),
+    ("PAEC precision", "paec_precision"),
+    ("PAEC recall", "paec_recall"),
+)
+
+
+def table_columns(num_samples: int) -> list[tuple[str, str]]:
+    """Acc@N, Maj@N, pass@1, pass@16 and pass@N (those at most N), the last steps' training figures, minutes."""
+    ks = sorted({k for k in (1, 16, 64) if k <= num_samples} | {num_samples})
+    return [
+        (f"Acc@{num_samples}", f"acc_at_{num_samples}"),
+        (f"Maj@{num_samples}", f"maj_at_{num_samples}"),
+        *((f"pass@{k}", f"pass_at_{k}") for k in ks),
+        ("reward", "reward"),
+        ("entropy", "entropy"),
+        ("length", "mean_length"),
+        *POSITION_COLUMNS,
+        ("minutes", "minutes"),
+    ]
+
+
+def pass_at_k_ks(metrics: dict) -> list[int]:
+    """The budgets k of the `pass_at_k` keys of an evaluation, in increasing order."""
+    return sorted(int(key.rsplit("_", 1)[1]) for key in metrics if key.startswith("pass_at_"))
+
+
+def mean_curves(args) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """Per method and logged key, the steps and the mean over seeds at each step (steps logged by every seed)."""
+    curves = {}
+    for variant in args.variants:
+        histories = [training_log(stage_dirs(variant, seed, args.runs_dir)) for seed in args.seeds]
+        curves[variant] = {}
+        for key in CURVE_KEYS:
+            by_step = [
+                {e["step"]: e[key] for e in history if isinstance(e.get(key), int | float) and not math.isnan(e[key])}
+                for history in histories
+            ]
+            steps = sorted(set.intersection(*(set(values) for values in by_step)))
+            curves[variant][key] = {
+                "step": steps,
+                "mean": [statistics.fmean(values[step] for values in by_step) for step in steps],
+            }
+    return curves
+
+
+def plot(report: dict, prefix: str) -> list[str]:
+    """Draw the pass@k figure and the training-curve figure; the paths written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from trl_entropy.plotting import plot_runs
+
+    pass_at_k_path = prefix + "_pass_at_k.png"
+    fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    base = report["base"]
+    ks = pass_at_k_ks(base)
+    ax.plot(ks, [base[f"pass_at_{k}"] for k in ks], "k--", linewidth=1.5, label="starting policy")
+    markers = "os^vD<>ph*"
+    for index, (variant, row) in enumerate(report["table"].items()):
+        ks = pass_at_k_ks(row)
+        ax.plot(ks, [row[f"pass_at_{k}"]["mean"] for k in ks], marker=markers[index // 10 % len(markers)],
+                markersize=3, linewidth=1.0, color=f"C{index % 10}", label=variant)  # fmt: skip
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("k (samples per problem)")
+    ax.set_ylabel("pass@k (mean over seeds)")
+    ax.set_title(f"countdown-steps, {report['settings']['eval_problems']} problems")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(pass_at_k_path, dpi=100)
+    plt.close(fig)
+
+    curves_path = prefix + "_training_curves.png"
+    histories = {
+        variant: [
+            {"step": step, key: value}
+            for key, curve in curves.items()
+            for step, value in zip(curve["step"], curve["mean"], strict=True)
+        ]
+        for variant, curves in report["curves"].items()
+    }
+    plot_runs(histories, curves_path, keys=list(CURVE_KEYS), title="training curves, mean over seeds")
+    return [pass_at_k_path, curves_path]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser, default_variants=VARIANTS, runs_dir="compare_methods")
+    args = parser.parse_args(argv)
+    if args.output is None:
+        args.output = os.path.join(args.runs_dir, "compare_methods.json")
+    report = run_all(args)
+    report["curves"] = mean_curves(args)
+    text = markdown_table(report["table"], report["base"], table_columns(args.eval_samples))
+    text += (
+        f"\n\nMean ± std over seeds {', '.join(map(str, args.seeds))}; {args.max_steps} steps per run; "
+        f"{args.eval_problems} problems x {args.eval_samples} samples; wall time {report['wall_minutes']:.1f} min "
+        f"({args.jobs} jobs x {args.threads} thread(s))."
+    )
+    print(text)
+    prefix = os.path.splitext(args.output)[0]
+    report["figures"] = [os.path.basename(path) for path in plot(report, prefix)]
+    write_report(report, text, args.output)
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+# Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
+"""`benchmarks/compare_methods.py`: every method it knows has a recipe, and the script end to end on a tiny setting."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from trl_entropy.baselines import active_entropy_controls
+from trl_entropy.methods import METHODS
+from trl_entropy.scripts.train import parse_args
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCHMARKS = os.path.join(REPO, "benchmarks")
+sys.path.insert(0, BENCHMARKS)
+from method_runs import BASELINES, RECIPES, SEED_METHODS, VARIANTS  # noqa: E402
+
+
+def test_every_method_has_a_recipe():
+    for variant, recipes in VARIANTS.items():
+        for recipe in recipes:
+            raw = yaml.safe_load(open(os.path.join(RECIPES, recipe)))
+            assert raw["dataset_name"] == "trl-entropy/countdown-steps", (variant, recipe)
+            # TRL's controls run as plain GRPO; every other variant is the method of its name.
+            assert raw["method"] == ("grpo" if variant not in METHODS else variant), (variant, recipe)
+
+
+def test_every_registered_method_is_compared():
+    # `shaping` composes the shaping methods, which are compared one by one.
+    assert set(METHODS) - {"shaping"} <= set(VARIANTS)
+    assert set(SEED_METHODS).isdisjoint(BASELINES)
+
+
+@pytest.mark.parametrize("baseline", [b for b in BASELINES if b not in METHODS])
+def test_trl_baselines_turn_on_one_control(baseline):
+    (recipe,) = VARIANTS[baseline]
+    _, training_args, _ = parse_args(["--config", os.path.join(RECIPES, recipe), "--use_cpu", "true"])
+    assert len(active_entropy_controls(training_args)) == 1
+
+
+def test_compare_methods_end_to_end(tmp_path):
+    command = [
+        sys.executable, os.path.join(BENCHMARKS, "compare_methods.py"), "--methods", "grpo", "clip_cov",
+        "--seeds", "42", "--max-steps", "2", "--logging-steps", "1", "--eval-problems", "3", "--num-samples", "4",
+        "--jobs", "2", "--runs-dir", str(tmp_path / "runs"), "--output", str(tmp_path / "compare.json"),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    process = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert process.returncode == 0, process.stderr[-4000:]
+
+    report = json.loads((tmp_path / "compare.json").read_text())
+    assert report["wall_minutes"] > 0 and report["settings"]["seeds"] == [42]
+    metrics = {"acc_at_4", "maj_at_4", "pass_at_1", "pass_at_2", "pass_at_4"}
+    assert metrics <= set(report["base"])
+    assert list(report["table"]) == ["grpo", "clip_cov"]
+    for variant, row in report["table"].items():
+        for key in (*metrics, "reward", "entropy", "mean_length", "entropy_decision", "entropy_forced", "minutes"):
+            assert row[key] is not None and row[key]["std"] == 0.0, (variant, key)  # one seed
+        assert 0.0 <= row["pass_at_1"]["mean"] <= row["pass_at_4"]["mean"] <= 1.0
+        for key in ("reward", "entropy", "completions/mean_length"):
+            assert report["curves"][variant][key]["step"] == [1, 2], (variant, key)
+    assert [(run["variant"], run["seed"]) for run in report["runs"]] == [("grpo", 42), ("clip_cov", 42)]
+
+    table = (tmp_path / "compare.md").read_text()
+    for header in ("| variant |", "Acc@4", "Maj@4", "pass@4", "H decision", "| starting policy |", "| clip_cov |"):
+        assert header in table
+    assert "wall time" in table
+    assert report["figures"] == ["compare_pass_at_k.png", "compare_training_curves.png"]
+    for figure in report["figures"]:
+        assert (tmp_path / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # A restart reuses every finished run and evaluation.
+    process = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert process.returncode == 0, process.stderr[-4000:]
+    assert json.loads((tmp_path / "compare.json").read_text())["runs"] == report["runs"]
