@@ -14,6 +14,7 @@ restarted where it stopped.
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -93,7 +94,7 @@ def _run_command(command: list[str], threads: int) -> None:
 
 
 def evaluate(model: str, output_dir: str, args) -> dict[str, float]:
-    """Acc@N, Maj@N and pass@k of `model` on the held-out split (`acc_at_N`, ...); reused if done with these settings."""
+    """Acc@N, Maj@N and pass@k of `model` on the held-out split (`acc_at_N`, ...), reused if done the same way."""
     summary_path = os.path.join(output_dir, "summary.json")
     summary = None
     if os.path.isfile(summary_path):
@@ -125,15 +126,18 @@ def train(variant: str, seed: int, args) -> tuple[list[str], float]:
     recipes = VARIANTS[variant]
     steps = max(1, args.max_steps // len(recipes))
     model, minutes, output_dirs = None, 0.0, stage_dirs(variant, seed, args.runs_dir)
+    retrained = False  # a stage trained again retrains every later stage, which starts from it
     for recipe, output_dir in zip(recipes, output_dirs, strict=True):
         done = os.path.join(output_dir, "trl_entropy_run.json")
         record = None
-        if os.path.isfile(done):
+        if os.path.isfile(done) and not retrained:
             with open(done) as f:
                 record = json.load(f)
             if record.get("max_steps", steps) != steps:  # runs recorded before `max_steps` was kept count as equal
                 record = None
         if record is None:
+            retrained = True
+            shutil.rmtree(os.path.join(output_dir, "eval"), ignore_errors=True)  # evaluations of the old weights
             start = time.perf_counter()
             _run_command([
                 sys.executable, os.path.join(ROOT, "recipes", "train.py"), "--config", os.path.join(RECIPES, recipe),
