@@ -90,17 +90,21 @@ def plot(report: dict, prefix: str) -> list[str]:
 
     from trl_entropy.plotting import plot_runs
 
+    # One colour per method on both figures; tab20 tells up to 20 methods apart (the default cycle repeats at 10):
+    # its ten dark shades first, then their light pairs.
+    palette = plt.get_cmap("tab20").colors[::2] + plt.get_cmap("tab20").colors[1::2]
+    colors = {variant: palette[index % len(palette)] for index, variant in enumerate(report["table"])}
     pass_at_k_path = prefix + "_pass_at_k.png"
     fig, ax = plt.subplots(figsize=(7.5, 5.0))
     base = report["base"]
     ks = pass_at_k_ks(base)
     ax.plot(ks, [base[f"pass_at_{k}"] for k in ks], "k--", linewidth=1.5, label="starting policy")
-    markers = "os^vD<>ph*"
-    for index, (variant, row) in enumerate(report["table"].items()):
+    for variant, row in report["table"].items():
         ks = pass_at_k_ks(row)
-        ax.plot(ks, [row[f"pass_at_{k}"]["mean"] for k in ks], marker=markers[index // 10 % len(markers)],
-                markersize=3, linewidth=1.0, color=f"C{index % 10}", label=variant)  # fmt: skip
+        ax.plot(ks, [row[f"pass_at_{k}"]["mean"] for k in ks], marker="o", markersize=3, linewidth=1.0,
+                color=colors[variant], label=variant)  # fmt: skip
     ax.set_xscale("log", base=2)
+    ax.set_xticks(ks, [str(k) for k in ks])
     ax.set_xlabel("k (samples per problem)")
     ax.set_ylabel("pass@k (mean over seeds)")
     ax.set_title(f"countdown-steps, {report['settings']['eval_problems']} problems")
@@ -119,7 +123,7 @@ def plot(report: dict, prefix: str) -> list[str]:
         ]
         for variant, curves in report["curves"].items()
     }
-    plot_runs(histories, curves_path, keys=list(CURVE_KEYS), title="training curves, mean over seeds")
+    plot_runs(histories, curves_path, keys=list(CURVE_KEYS), title="training curves, mean over seeds", colors=colors)
     return [pass_at_k_path, curves_path]
 
 

@@ -88,6 +88,15 @@ def test_plot_runs_labels_run_directories_by_name(tmp_path, drawn_panels):
     assert list(drawn_panels[1]["reward"]) == [str(base), str(other)]
 
 
+def test_plot_runs_takes_colours_per_run(tmp_path, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(plotting, "_draw_panels", lambda panels, output, **kwargs: drawn.append(kwargs["colors"]))
+    plot_runs({"grpo": BASELINE, "entropy advantage": METHOD}, tmp_path / "out.png", colors={"grpo": "black"})
+    plot_runs({"grpo": BASELINE, "entropy advantage": METHOD}, tmp_path / "out.png")
+    # A run without a given colour keeps its default one.
+    assert drawn == [{"grpo": "black", "entropy advantage": "C1"}, {"grpo": "C0", "entropy advantage": "C1"}]
+
+
 def test_plot_runs_names_a_key_no_run_logged_and_the_available_ones(tmp_path):
     with pytest.raises(ValueError, match=r"'kl' was logged by none of the runs.*available keys: .*reward"):
         plot_runs({"a": BASELINE, "b": METHOD}, tmp_path / "out.png", keys=["reward", "kl"])

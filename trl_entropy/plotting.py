@@ -180,6 +180,7 @@ def plot_runs(
     output: str | os.PathLike,
     keys: Sequence[str] | None = None,
     title: str | None = None,
+    colors: Mapping[str, Any] | None = None,
 ) -> list[str]:
     r"""
     Compare several runs: one panel per logged quantity, one line per run, against the optimizer step; save a PNG.
@@ -196,6 +197,9 @@ def plot_runs(
             `entropy/...` method metric logged by any of the runs; defaults no run logged are left out.
         title (`str`, *optional*):
             Figure title.
+        colors (`Mapping[str, Any]`, *optional*):
+            A matplotlib colour per run label (e.g. to match another figure, or for more than 10 runs); defaults to
+            `C0`, `C1`, ... in run order, repeating after ten runs.
 
     Returns:
         `list[str]`: The keys that were plotted, in panel order.
@@ -227,7 +231,7 @@ def plot_runs(
         keys = [keys] if isinstance(keys, str) else list(keys)
         explicit = True
     # One colour per run on every panel, also on panels where some runs have no line.
-    colors = {label: f"C{i % 10}" for i, label in enumerate(histories)}
+    colors = {label: f"C{i % 10}" for i, label in enumerate(histories)} | dict(colors or {})
     panels = {}  # key -> {run label: (steps, values)}
     for key in keys:
         lines = {label: xy for label, history in histories.items() if (xy := curve(history, key))[0]}
