@@ -7,6 +7,7 @@
         --prompt-length 32 --logit-scale 10
     python benchmarks/shaping_overhead.py --methods sent --steps-per-generation 2 --vocab-size 151936 \\
         --hidden-size 256 --completion-length 128 --prompt-length 32 --logit-scale 10
+    python benchmarks/shaping_overhead.py --methods clip_cov kl_cov --steps-per-generation 2 --logit-scale 10
 
 Each trainer runs in its own subprocess (so that peak memory is its own), GRPO and the methods in a rotating order for
 `--repeats` rounds so that drifts of the machine hit all alike. Each method runs in its most expensive setting: position
@@ -41,7 +42,17 @@ import sys
 import tempfile
 
 
-METHODS = ("entropy_advantage", "ppl", "position", "paec", "sent", "ppo", "entropy_advantage_ppo")
+METHODS = (
+    "entropy_advantage",
+    "ppl",
+    "position",
+    "paec",
+    "sent",
+    "ppo",
+    "entropy_advantage_ppo",
+    "clip_cov",
+    "kl_cov",
+)
 # Reference arms that split PAEC's cost in two: its statistics and mask without the penalty, and TRL's own entropy
 # bonus (`entropy_coef`), i.e. a gradient through TRL's entropies with no trl-entropy code at all.
 REFERENCE_ARMS = ("paec_statistics_only", "grpo_entropy_bonus")
@@ -236,8 +247,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return run_one(args)
-    if "sent" in args.methods and args.steps_per_generation < 2:
-        parser.error("SENT's token KL needs off-policy steps: pass --steps-per-generation 2 (applied to every arm).")
+    for name in ("sent", "kl_cov"):  # a KL to the sampling policy has no gradient on-policy
+        if name in args.methods and args.steps_per_generation < 2:
+            parser.error(
+                f"{name}'s token KL needs off-policy steps: pass --steps-per-generation 2 (applied to every arm)."
+            )
 
     names = ["grpo", *args.methods]
     results = {name: [] for name in names}
