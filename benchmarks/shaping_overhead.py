@@ -28,7 +28,8 @@ PAEC's runs also of `entropy/paec_projected_share` and `entropy/paec_nucleus_siz
 
 Two reference arms split PAEC's cost: `paec_statistics_only` (`paec_use_penalty=False`: the projection, nucleus
 search and mask, no gradient through the entropies) and `grpo_entropy_bonus` (plain `GRPOTrainer` with TRL's own
-`entropy_coef=0.01`, whose backward also runs through TRL's entropies).
+`entropy_coef=0.01`, whose backward also runs through TRL's entropies). Two more measure the covariance methods' `global`
+scope: `clip_cov_global` and `kl_cov_global` (`*_scope: global`, one extra forward without gradient per micro-batch).
 """
 
 import argparse
@@ -55,7 +56,9 @@ METHODS = (
 )
 # Reference arms that split PAEC's cost in two: its statistics and mask without the penalty, and TRL's own entropy
 # bonus (`entropy_coef`), i.e. a gradient through TRL's entropies with no trl-entropy code at all.
-REFERENCE_ARMS = ("paec_statistics_only", "grpo_entropy_bonus")
+# `clip_cov_global` / `kl_cov_global`: the covariance methods with `*_scope: global` (one extra forward without
+# gradient per micro-batch), the paper's selection set instead of the authors' per-micro-batch one.
+REFERENCE_ARMS = ("paec_statistics_only", "grpo_entropy_bonus", "clip_cov_global", "kl_cov_global")
 PAEC_METRICS = {"projected_share": "entropy/paec_projected_share", "nucleus_size": "entropy/paec_nucleus_size"}
 
 
@@ -146,6 +149,9 @@ def build_run(args, trainer_name: str, output_dir: str):
     if trainer_name == "grpo":  # TRL's own trainer, not our subclass: the baseline is plain TRL
         return GRPOTrainer(model, length_reward, args=GRPOConfig(**common), train_dataset=dataset,
                            processing_class=tokenizer)  # fmt: skip
+    if trainer_name in ("clip_cov_global", "kl_cov_global"):
+        trainer_name = trainer_name.removesuffix("_global")
+        common[f"{trainer_name}_scope"] = "global"
     method = get_method(trainer_name)
     if trainer_name == "position":
         common["position_schedule"] = "always"
@@ -247,7 +253,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return run_one(args)
-    for name in ("sent", "kl_cov"):  # a KL to the sampling policy has no gradient on-policy
+    for name in ("sent", "kl_cov", "kl_cov_global"):  # a KL to the sampling policy has no gradient on-policy
         if name in args.methods and args.steps_per_generation < 2:
             parser.error(
                 f"{name}'s token KL needs off-policy steps: pass --steps-per-generation 2 (applied to every arm)."

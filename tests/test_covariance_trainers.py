@@ -60,12 +60,17 @@ def test_registered_and_exported():
         (
             ClipCovGRPOConfig,
             "clip_cov_scope",
-            "global",
-            r"`clip_cov_scope` must be one of \('per_micro_batch',\) \(`global` is not implemented yet\), got 'global'",
+            "step",
+            r"`clip_cov_scope` must be one of \('per_micro_batch', 'global'\), got 'step'",
         ),
         (KLCovGRPOConfig, "kl_cov_ratio", 2.0, r"`kl_cov_ratio` must be in \(0, 1\], got 2.0"),
         (KLCovGRPOConfig, "kl_cov_coef", -1.0, r"`kl_cov_coef` must be a finite number >= 0, got -1.0"),
-        (KLCovGRPOConfig, "kl_cov_scope", "step", r"`kl_cov_scope` must be one of \('per_micro_batch',\), got 'step'"),
+        (
+            KLCovGRPOConfig,
+            "kl_cov_scope",
+            "step",
+            r"`kl_cov_scope` must be one of \('per_micro_batch', 'global'\), got 'step'",
+        ),
     ],
 )
 def test_config_validation_names_the_field(config_class, field, value, message, tmp_path):
@@ -186,6 +191,118 @@ def test_kl_cov_loss_is_trl_loss_plus_the_term(tokenizer, prompt_dataset, tmp_pa
     metrics = trainer._metrics["train"]
     assert metrics["entropy/kl_cov_penalty"][-1] == pytest.approx(expected.item(), rel=1e-4)
     assert metrics["entropy/kl_cov_selected_share"][-1] == pytest.approx(selected.sum().item() / mask.sum().item())
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The global scope (one process here; two gloo processes in tests/scripts/two_process_check.py)
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "config_class, field", [(ClipCovGRPOConfig, "clip_cov_scope"), (KLCovGRPOConfig, "kl_cov_scope")]
+)
+def test_global_scope_needs_whole_steps_per_generation(config_class, field, tmp_path):
+    message = (
+        rf"`{field}='global'` selects over the 2 micro-batches of an optimizer step.*`steps_per_generation` \(3\) must "
+        r"be a multiple of `gradient_accumulation_steps` \(2\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        config_class(
+            **cpu_grpo_kwargs(tmp_path, gradient_accumulation_steps=2, steps_per_generation=3), **{field: "global"}
+        )
+
+
+def stacked(tensors, width):
+    """Micro-batches `(B_i, T_i)` stacked into one hand-padded `(sum B_i, width)` batch (zeros on the right)."""
+    return torch.cat([torch.nn.functional.pad(tensor, (0, width - tensor.size(1))) for tensor in tensors])
+
+
+def step_batches(trainer):
+    """The micro-batches of the first optimizer step, with their loss-pass inputs, as TRL feeds them."""
+    inputs = [first_batch(trainer)]
+    for index in range(1, trainer.args.gradient_accumulation_steps):
+        trainer._step = index  # TRL's micro-batch counter, which `training_step` advances
+        inputs.append(trainer._prepare_inputs(None))  # from the buffer: no generation
+    return inputs
+
+
+def test_clip_cov_global_scope_selects_over_the_step(tokenizer, prompt_dataset, tmp_path, monkeypatch):
+    trainer = make(ClipCovGRPOTrainer, tokenizer, prompt_dataset, tmp_path, gradient_accumulation_steps=2,
+                   clip_cov_scope="global", clip_cov_ratio=0.1, clip_cov_lb=1e-4, clip_cov_ub=50.0)  # fmt: skip
+    # lb > 0: tokens of groups without reward spread have cov = -(mean A)(logp - mean logp) with mean A at rounding
+    # level (~1e-8), whose sign depends on the order of the sums; a band starting at 0 would make them coin flips.
+    assert trainer.advantage_shapers[0].random_generator(trainer).initial_seed() == 0  # `seed`, on every process
+    state = trainer.advantage_shapers[0].random_generator(trainer).get_state()
+    batches = step_batches(trainer)
+    masks = [batch["completion_mask"].float() for batch in batches]
+    # The reference: the per-micro-batch functions on one hand-padded batch holding both micro-batches.
+    width = max(mask.size(1) for mask in masks)
+    mask = stacked(masks, width)
+    logps = stacked([reference_logps(trainer, batch) for batch in batches], width)
+    cov = token_covariance(torch.cat([batch["advantages"] for batch in batches]), logps, mask)
+    replay = torch.Generator()
+    replay.set_state(state)
+    selected = clip_cov_selection(cov, mask, 0.1, 1e-4, 50.0, generator=replay)
+    assert selected.sum() == math.floor(0.1 * mask.sum().item())  # k of the step, not of a micro-batch
+    rows = 0
+    for index, batch in enumerate(batches):
+        trainer._step = index
+        loss = trainer.compute_loss(trainer.model, batch)
+        part = slice(rows, rows + masks[index].size(0))
+        rows = part.stop
+        window_cov, window_selected = trainer.covariance_window[0][index], trainer.covariance_window[1][index]
+        torch.testing.assert_close(window_cov, cov[part, : masks[index].size(1)], rtol=1e-4, atol=1e-5)
+        assert torch.equal(window_selected, selected[part, : masks[index].size(1)])
+        zeroed = dict(batch)
+        zeroed["advantages"] = (
+            batch["advantages"].unsqueeze(1).expand(masks[index].shape).masked_fill(window_selected, 0)
+        )
+        torch.testing.assert_close(loss, GRPOTrainer._compute_loss(trainer, trainer.model, zeroed))
+    # The step's two micro-batches together, not each alone: the shares of the two passes average to the step's.
+    shares = trainer._metrics["train"]["entropy/clip_cov_selected_share"][-2:]
+    assert sum(share * m.sum().item() for share, m in zip(shares, masks, strict=True)) == pytest.approx(
+        selected.sum().item()
+    )
+
+
+def test_kl_cov_global_scope_selects_over_the_step(tokenizer, prompt_dataset, tmp_path):
+    trainer = make(KLCovGRPOTrainer, tokenizer, prompt_dataset, tmp_path, gradient_accumulation_steps=2,
+                   steps_per_generation=4, kl_cov_scope="global", kl_cov_ratio=0.05, kl_cov_coef=0.3)  # fmt: skip
+    batches = step_batches(trainer)
+    masks = [batch["completion_mask"].float() for batch in batches]
+    width = max(mask.size(1) for mask in masks)
+    mask = stacked(masks, width)
+    logps = [reference_logps(trainer, batch) for batch in batches]
+    cov = token_covariance(torch.cat([batch["advantages"] for batch in batches]), stacked(logps, width), mask)
+    selected = kl_cov_selection(cov, mask, ratio=0.05)
+    per_micro_batch = sum(max(1, math.floor(0.05 * m.sum().item())) for m in masks)
+    assert selected.sum() == math.floor(0.05 * mask.sum().item()) != per_micro_batch
+    generator = torch.Generator().manual_seed(0)
+    rows = 0
+    for index, batch in enumerate(batches):
+        batch["old_per_token_logps"] = logps[index] + 0.3 * torch.randn(logps[index].shape, generator=generator)
+        trainer._step = index
+        loss = trainer.compute_loss(trainer.model, batch)
+        trl_loss = GRPOTrainer._compute_loss(trainer, trainer.model, batch)
+        part = slice(rows, rows + masks[index].size(0))
+        rows = part.stop
+        window_selected = trainer.covariance_window.selections[index]
+        assert torch.equal(window_selected, selected[part, : masks[index].size(1)])
+        term = kl_cov_penalty(logps[index], batch["old_per_token_logps"], window_selected, coef=0.3) * masks[index]
+        # TRL divides each micro-batch's loss by the accumulation steps; `compute_loss` does the same with the term
+        expected = term.sum() / masks[index].sum() / 2
+        torch.testing.assert_close(loss - trl_loss, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_global_scope_trains(tokenizer, prompt_dataset, tmp_path):
+    trainer = make(KLCovGRPOTrainer, tokenizer, prompt_dataset, tmp_path, gradient_accumulation_steps=2,
+                   steps_per_generation=4, per_device_train_batch_size=8, kl_cov_scope="global",
+                   kl_cov_ratio=0.05, max_steps=2)  # fmt: skip
+    trainer.train()
+    history = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert len(history) == 2 and all(math.isfinite(entry["loss"]) for entry in history)
+    assert all(0 < entry["entropy/kl_cov_selected_share"] <= 0.06 for entry in history), history
+    assert history[0]["entropy/kl_cov_penalty"] < 1e-6 < history[1]["entropy/kl_cov_penalty"]
 
 
 # ---------------------------------------------------------------------------------------------------------------------

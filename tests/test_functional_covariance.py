@@ -15,7 +15,9 @@ from trl_entropy.functional import (
     kl_cov_selection,
     ppo_clipped_tokens,
     selection_count,
+    split_valid_token_vector,
     token_covariance,
+    valid_token_vector,
 )
 
 
@@ -220,3 +222,46 @@ def test_kl_cov_param_messages():
         check_kl_cov_params(0.002, -0.1, prefix="kl_cov_")
     with pytest.raises(ValueError, match=r"`upper` must be a finite number > `lower`"):
         clip_cov_selection(torch.zeros(1, 1), torch.ones(1, 1), upper=0.5)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# One selection set from several micro-batches (the global scope)
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_valid_token_vector_by_hand_and_back():
+    values = [torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([5.0, 6.0])]  # the second: one per completion
+    masks = [torch.tensor([[1.0, 0.0], [1.0, 1.0]]), torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]])]
+    row = valid_token_vector(values, masks)
+    assert torch.equal(row, torch.tensor([[1.0, 3.0, 4.0, 5.0, 5.0]]))  # micro-batch by micro-batch, row-major
+    first, second = split_valid_token_vector(row, masks)
+    assert torch.equal(first, torch.tensor([[1.0, 0.0], [3.0, 4.0]]))
+    assert torch.equal(second, torch.tensor([[5.0, 5.0, 0.0], [0.0, 0.0, 0.0]]))
+    selected = split_valid_token_vector(row > 3, masks)  # booleans stay booleans, False at padding
+    assert selected[1].dtype == torch.bool and torch.equal(
+        selected[1], torch.tensor([[True, True, False]] + [[False] * 3])
+    )
+    with pytest.raises(ValueError, match="The vector has 4 values for 5 valid tokens"):
+        split_valid_token_vector(row[:, :4], masks)
+    with pytest.raises(ValueError, match=r"must have shape \(B,\) or \(B, T\) with \(B, T\) = \(2, 2\), got \(2, 3\)"):
+        valid_token_vector([torch.ones(2, 3)], [torch.ones(2, 2)])
+
+
+def test_selection_on_the_row_equals_selection_on_the_hand_padded_batch():
+    # Two micro-batches of different widths; the functions on their row of valid tokens give what they give on one
+    # batch stacking both, padded by hand.
+    gen = generator(3)
+    masks = [(torch.rand(3, 4, generator=gen) > 0.3).float(), (torch.rand(2, 6, generator=gen) > 0.3).float()]
+    logps = [-2 * torch.rand(m.shape, generator=gen) for m in masks]
+    advantages = [torch.randn(m.size(0), generator=gen) for m in masks]
+    padded_mask = torch.cat([torch.nn.functional.pad(masks[0], (0, 2)), masks[1]])
+    padded_logps = torch.cat([torch.nn.functional.pad(logps[0], (0, 2)), logps[1]])
+    cov = token_covariance(torch.cat(advantages), padded_logps, padded_mask)
+    row_cov = token_covariance(valid_token_vector(advantages, masks), valid_token_vector(logps, masks),
+                               torch.ones(1, int(padded_mask.sum())))  # fmt: skip
+    torch.testing.assert_close(row_cov, cov[padded_mask > 0].unsqueeze(0))
+    ones = torch.ones_like(row_cov)
+    expected = kl_cov_selection(cov, padded_mask, ratio=0.25)[padded_mask > 0]
+    assert torch.equal(kl_cov_selection(row_cov, ones, ratio=0.25)[0], expected)
+    expected = clip_cov_selection(cov, padded_mask, 0.25, -1.0, 1.0, generator=generator(5))[padded_mask > 0]
+    assert torch.equal(clip_cov_selection(row_cov, ones, 0.25, -1.0, 1.0, generator=generator(5))[0], expected)

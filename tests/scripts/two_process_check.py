@@ -13,6 +13,8 @@
    critic trains, and the advantages are whitened over both processes' tokens; and PPO with a LoRA policy and a LoRA
    critic sharing its frozen backbone trains on two processes too.
 8. The entropy analysis callback of the main job reduces its sums over both processes.
+9. Clip-Cov and KL-Cov with `global` scope train on two processes, and their selection over the micro-batches of a
+   step on both processes equals the per-set functions on one hand-padded batch that stacks them all.
 """
 
 import json
@@ -212,6 +214,92 @@ def train_ppo_on_two_processes(output_dir: str) -> None:
     assert abs(local_mean.item()) > 1e-3  # each process alone is not centred
 
 
+def hand_padded_step(rank: int):
+    """Two processes x two micro-batches of different widths (3 on process 0, 5 on process 1) with padding: this
+    process's micro-batches and the hand-padded batch stacking all four in process order (the same on both)."""
+    generator = torch.Generator().manual_seed(7)
+    widths, rows = (3, 5), (2, 3)
+    everything = []
+    for width in widths:
+        for num_rows in rows:
+            logps = -3 * torch.rand(num_rows, width, generator=generator)
+            mask = (torch.rand(num_rows, width, generator=generator) > 0.2).float()
+            mask[:, 0] = 1.0
+            advantages = torch.randn(num_rows, generator=generator)
+            everything.append((logps, mask, advantages))
+    local = everything[2 * rank : 2 * rank + 2]
+
+    def pad(tensor):
+        return torch.nn.functional.pad(tensor, (0, max(widths) - tensor.size(1)))
+
+    logps, mask = (torch.cat([pad(item[i]) for item in everything]) for i in range(2))
+    advantages = torch.cat([item[2] for item in everything])
+    return local, (logps, mask, advantages)
+
+
+def check_global_covariance_window(trainer, select) -> None:
+    """`_score_window` on this process's two micro-batches against `select` on the hand-padded batch of both."""
+    from trl_entropy.functional import token_covariance
+
+    rank = trainer.accelerator.process_index
+    local, (logps, mask, advantages) = hand_padded_step(rank)
+    batches = [
+        {"prompt_ids": torch.zeros(m.size(0), 1, dtype=torch.long), "prompt_mask": torch.ones(m.size(0), 1),
+         "completion_ids": torch.zeros(m.shape, dtype=torch.long), "completion_mask": m, "advantages": a}
+        for _, m, a in local
+    ]  # fmt: skip
+    forwards = iter([item[0] for item in local])
+    original = trainer._get_per_token_logps_and_entropies
+    trainer._get_per_token_logps_and_entropies = lambda *args, **kwargs: (next(forwards), None, None)
+    try:
+        window = trainer._score_window(batches)
+    finally:
+        trainer._get_per_token_logps_and_entropies = original
+    cov = token_covariance(advantages, logps, mask)
+    expected = select(cov, mask)
+    first_row = 0 if rank == 0 else 5
+    for index, (_, m, _) in enumerate(local):
+        part = slice(first_row, first_row + m.size(0))
+        first_row = part.stop
+        torch.testing.assert_close(window.covariances[index], cov[part, : m.size(1)])
+        assert torch.equal(window.selections[index], expected[part, : m.size(1)]), (index, window, expected)
+    # Meaningful: the step's selection differs from selecting on each micro-batch alone.
+    alone = [select(token_covariance(a, lp, m), m) for lp, m, a in local]
+    differs = torch.tensor([float(any(not torch.equal(x, y) for x, y in zip(alone, window.selections, strict=True)))])
+    assert trainer.accelerator.reduce(differs, reduction="sum").item() > 0
+
+
+def train_covariance_methods_with_global_scope(output_dir: str) -> None:
+    from trl_entropy.functional import clip_cov_selection, kl_cov_selection
+    from trl_entropy.scripts.train import main as train_main
+
+    common = ["--max_steps", "2", "--logging_steps", "1", "--per_device_train_batch_size", "8",
+              "--gradient_accumulation_steps", "2", "--task_eval_problems", "0", "--disable_tqdm", "true"]  # fmt: skip
+    clip = train_main(
+        ["--config", "recipes/tiny/clip_cov.yaml", "--output_dir", output_dir + "-clip", "--clip_cov_scope", "global",
+         "--clip_cov_lb", "0.0", "--clip_cov_ratio", "0.05", *common]
+    )  # fmt: skip
+    shares = [e["entropy/clip_cov_selected_share"] for e in clip.state.log_history if "entropy/clip_cov_cov_mean" in e]
+    assert len(shares) == 2 and all(0 <= share <= 0.05 for share in shares), shares
+    shaper = clip.advantage_shapers[0]
+    shaper.ratio, shaper.lower, shaper.upper = 0.3, -10.0, 10.0
+    state = shaper.random_generator(clip).get_state()
+
+    def clip_select(cov, mask):
+        replay = torch.Generator()
+        replay.set_state(state)
+        return clip_cov_selection(cov, mask, 0.3, -10.0, 10.0, generator=replay)
+
+    check_global_covariance_window(clip, clip_select)
+    kl = train_main(
+        ["--config", "recipes/tiny/kl_cov.yaml", "--output_dir", output_dir + "-kl", "--kl_cov_scope", "global",
+         "--kl_cov_ratio", "0.2", "--steps_per_generation", "4", *common]
+    )  # fmt: skip
+    penalties = [e["entropy/kl_cov_penalty"] for e in kl.state.log_history if "entropy/kl_cov_penalty" in e]
+    assert len(penalties) == 2 and penalties[0] < 1e-6 < penalties[1], penalties
+    check_global_covariance_window(kl, lambda cov, mask: kl_cov_selection(cov, mask, 0.2))
+
+
 def assert_same_on_every_process(accelerator, *models) -> None:
     for model in models:
         checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
@@ -271,6 +359,7 @@ def main(output_dir: str) -> None:
     train_sent_on_a_curriculum(output_dir + "-sent")
     train_ppo_on_two_processes(output_dir + "-ppo")
     train_ppo_with_a_shared_backbone(output_dir + "-ppo-shared")
+    train_covariance_methods_with_global_scope(output_dir + "-cov")
     if trainer.accelerator.is_main_process:
         with open(os.path.join(output_dir, "trainer_state.json")) as f:
             history = json.load(f)["log_history"]

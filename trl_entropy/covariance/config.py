@@ -8,23 +8,34 @@ from ..functional.covariance import check_clip_cov_params, check_kl_cov_params
 
 
 # Where the covariance is centred and the tokens are selected. `per_micro_batch`: the tokens of one micro-batch of one
-# process (the authors' code). `global` (over the optimizer step and all processes, the paper's description) is not
-# implemented yet and is refused with a message.
-COVARIANCE_SCOPES = ("per_micro_batch",)
-PLANNED_SCOPES = ("global",)
+# process (the authors' code, whose results the paper reports; the default). `global`: every token of the optimizer
+# step on every process (the paper's description), at the cost of one extra forward without gradient per micro-batch.
+COVARIANCE_SCOPES = ("per_micro_batch", "global")
 
 
 def check_scope(scope: str, field_name: str) -> None:
-    """Raise a `ValueError` naming the field if `scope` is not an implemented scope."""
-    if scope in COVARIANCE_SCOPES:
-        return
-    planned = " (`global` is not implemented yet)" if scope in PLANNED_SCOPES else ""
-    raise ValueError(f"`{field_name}` must be one of {COVARIANCE_SCOPES}{planned}, got {scope!r}.")
+    """Raise a `ValueError` naming the field if `scope` is not one of `COVARIANCE_SCOPES`."""
+    if scope not in COVARIANCE_SCOPES:
+        raise ValueError(f"`{field_name}` must be one of {COVARIANCE_SCOPES}, got {scope!r}.")
+
+
+def check_global_scope_layout(args, field_name: str) -> None:
+    """The `global` scope selects over the micro-batches of one optimizer step, which must lie in one generation batch:
+    refuse a `steps_per_generation` that is not a multiple of `gradient_accumulation_steps`."""
+    accumulation, per_generation = args.gradient_accumulation_steps, args.steps_per_generation
+    if per_generation is not None and per_generation % accumulation != 0:
+        raise ValueError(
+            f"`{field_name}='global'` selects over the {accumulation} micro-batches of an optimizer step, which must "
+            f"come from one generation: `steps_per_generation` ({per_generation}) must be a multiple of "
+            f"`gradient_accumulation_steps` ({accumulation}). Use `{field_name}='per_micro_batch'` or change one of "
+            "the two."
+        )
 
 
 SCOPE_HELP = (
-    "Selection set: per_micro_batch (the tokens of one micro-batch of one process, as the authors' code does). "
-    "global (the step over all processes, as the paper describes) is not implemented yet."
+    "Selection set: per_micro_batch (the tokens of one micro-batch of one process, as the authors' code does; the "
+    "default) or global (every token of the optimizer step on every process, as the paper describes; one extra "
+    "forward without gradient per micro-batch)."
 )
 
 
@@ -48,7 +59,8 @@ class ClipCovGRPOConfig(GRPOConfig):
             Leave out of the candidates the tokens whose token-level PPO ratio is already clipped (`A > 0` and
             `r > 1 + epsilon_high`, or `A < 0` and `r < 1 - epsilon`), as the authors' code does.
         clip_cov_scope (`str`, *optional*, defaults to `"per_micro_batch"`):
-            Selection set; only `"per_micro_batch"` (the authors' code) is implemented.
+            Selection set: `"per_micro_batch"` (the authors' code) or `"global"` (the optimizer step over all
+            processes, the paper's description; one extra forward without gradient per micro-batch).
     """
 
     clip_cov_ratio: float = field(
@@ -71,6 +83,8 @@ class ClipCovGRPOConfig(GRPOConfig):
         check_clip_cov_params(self.clip_cov_ratio, self.clip_cov_lb, self.clip_cov_ub, prefix="clip_cov_")
         check_scope(self.clip_cov_scope, "clip_cov_scope")
         super().__post_init__()
+        if self.clip_cov_scope == "global":
+            check_global_scope_layout(self, "clip_cov_scope")
 
 
 @dataclass
@@ -90,7 +104,8 @@ class KLCovGRPOConfig(GRPOConfig):
         kl_cov_coef (`float`, *optional*, defaults to `1.0`):
             Coefficient of `|log p - log p_old|` on those tokens; `>= 0`.
         kl_cov_scope (`str`, *optional*, defaults to `"per_micro_batch"`):
-            Selection set; only `"per_micro_batch"` (the authors' code) is implemented.
+            Selection set: `"per_micro_batch"` (the authors' code) or `"global"` (the optimizer step over all
+            processes, the paper's description; one extra forward without gradient per micro-batch).
     """
 
     kl_cov_ratio: float = field(
@@ -108,3 +123,5 @@ class KLCovGRPOConfig(GRPOConfig):
         check_kl_cov_params(self.kl_cov_ratio, self.kl_cov_coef, prefix="kl_cov_")
         check_scope(self.kl_cov_scope, "kl_cov_scope")
         super().__post_init__()
+        if self.kl_cov_scope == "global":
+            check_global_scope_layout(self, "kl_cov_scope")

@@ -1,11 +1,13 @@
 # Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
 
 import textwrap
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
+from trl.models.utils import disable_gradient_checkpointing
 
-from ..entropy_grpo_trainer import EntropyGRPOTrainer
+from ..distributed import gather_variable_length
+from ..entropy_grpo_trainer import EntropyGRPOTrainer, loss_mask
 from ..functional.covariance import (
     check_clip_cov_params,
     check_kl_cov_params,
@@ -14,11 +16,13 @@ from ..functional.covariance import (
     kl_cov_penalty,
     kl_cov_selection,
     ppo_clipped_tokens,
+    split_valid_token_vector,
     token_covariance,
+    valid_token_vector,
 )
 from ..sent.trainer import is_fully_on_policy, on_policy_refusal
 from ..shaper import AdvantageShaper, config_option
-from .config import ClipCovGRPOConfig, KLCovGRPOConfig, check_scope
+from .config import ClipCovGRPOConfig, KLCovGRPOConfig, check_global_scope_layout, check_scope
 
 
 PAPER_2505_22617 = {
@@ -36,6 +40,112 @@ PAPER_2505_22617 = {
 
 CLIP_COV_FIELDS = tuple(name for name in ClipCovGRPOConfig.__dataclass_fields__ if name.startswith("clip_cov_"))
 KL_COV_FIELDS = tuple(name for name in KLCovGRPOConfig.__dataclass_fields__ if name.startswith("kl_cov_"))
+
+
+# Arguments of TRL's policy forward that `_compute_loss` reads from the batch (besides the ids and masks).
+_FORWARD_INPUT_KEYS = (
+    "pixel_values", "image_grid_thw", "num_images", "pixel_attention_mask", "spatial_shapes", "num_tiles",
+    "image_sizes", "token_type_ids", "mm_token_type_ids", "image_position_ids",
+)  # fmt: skip
+
+
+class CovarianceWindow(NamedTuple):
+    """The `global` scope's covariances and selections for the micro-batches of one optimizer step on this process,
+    each `(B, T)` in the micro-batch's shape, in the order TRL feeds the micro-batches."""
+
+    covariances: list[torch.Tensor]
+    selections: list[torch.Tensor]
+
+
+class GlobalCovarianceScope:
+    """
+    The `global` scope of the two covariance trainers (a mixin before [`EntropyGRPOTrainer`]).
+
+    At the first micro-batch of every optimizer step, before its loss pass, the log-probs of the current policy are
+    computed without gradient for all the step's micro-batches (TRL buffers them: they are the next
+    `gradient_accumulation_steps` slices of the generation batch, and the policy does not change until the step's
+    last backward). Their valid tokens, with the advantages, are gathered from every process in process order, the
+    covariance is centred over all of them and the method's selection is made once on that row (the same function as
+    the per-micro-batch scope, on the same row on every process); each loss pass then reads its micro-batch's part.
+    In evaluation, a batch is its own selection set.
+    """
+
+    scope_field: str = ""
+
+    def init_covariance_scope(self, args) -> None:
+        """Read and check the scope; called before `GRPOTrainer.__init__`."""
+        self.covariance_scope = config_option(args, self.config_class, self.scope_field)
+        check_scope(self.covariance_scope, self.scope_field)
+        if self.covariance_scope == "global":
+            check_global_scope_layout(args, self.scope_field)
+        self.covariance_window: CovarianceWindow | None = None
+
+    def global_scope_active(self) -> bool:
+        return self.covariance_scope == "global" and self.model.training
+
+    def select_tokens(self, cov: torch.Tensor, mask: torch.Tensor, exclude: torch.Tensor | None) -> torch.Tensor:
+        """The method's selection on one selection set (the `(1, n)` row of the step in the global scope)."""
+        raise NotImplementedError
+
+    def exclusion(self, logps, old_logps, advantages) -> torch.Tensor | None:
+        """Tokens that are never selected (Clip-Cov: those whose PPO ratio is clipped); `None` for none."""
+        return None
+
+    def _prepare_inputs(self, generation_batch):
+        inputs = super()._prepare_inputs(generation_batch)
+        if self.global_scope_active():
+            accumulation = self.current_gradient_accumulation_steps
+            if self._step % accumulation == 0:  # TRL counts micro-batches in `_step`; this one opens a step
+                start = self._step % self.args.steps_per_generation
+                self.covariance_window = self._score_window(self._buffered_inputs[start : start + accumulation])
+        return inputs
+
+    def _score_window(self, batches: list[dict[str, Any]]) -> CovarianceWindow:
+        masks, logps, advantages, excludes = [], [], [], []
+        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
+            for batch in batches:
+                mask = loss_mask(batch)
+                batch_logps, _, _ = self._get_per_token_logps_and_entropies(
+                    self.model,
+                    torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1),
+                    torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1),
+                    batch["completion_ids"].size(1),
+                    **{key: batch.get(key) for key in _FORWARD_INPUT_KEYS},
+                )
+                old_logps = batch.get("old_per_token_logps")
+                exclude = None if old_logps is None else self.exclusion(batch_logps, old_logps, batch["advantages"])
+                masks.append(mask)
+                logps.append(batch_logps)
+                advantages.append(batch["advantages"])
+                excludes.append(torch.zeros_like(mask) if exclude is None else exclude.float())
+        local_logps = valid_token_vector(logps, masks).to(masks[0].device)[0]
+        all_logps, offset = gather_variable_length(self.accelerator, local_logps)
+        all_advantages, _ = gather_variable_length(self.accelerator, valid_token_vector(advantages, masks)[0])
+        all_excluded, _ = gather_variable_length(self.accelerator, valid_token_vector(excludes, masks)[0])
+        everything = torch.ones_like(all_logps).unsqueeze(0)
+        cov = token_covariance(all_advantages.unsqueeze(0), all_logps.unsqueeze(0), everything)
+        selected = self.select_tokens(cov, everything, all_excluded.unsqueeze(0) > 0.5)
+        local = slice(offset, offset + local_logps.numel())
+        return CovarianceWindow(
+            split_valid_token_vector(cov[0, local], masks), split_valid_token_vector(selected[0, local], masks)
+        )
+
+    def window_entry(self, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """This loss pass's covariance and selection from the step's window."""
+        index = self._step % self.current_gradient_accumulation_steps
+        window = self.covariance_window
+        if window is None or index >= len(window.selections):
+            raise RuntimeError(
+                f"`{self.scope_field}='global'`: no selection for micro-batch {index} of this step; the window is "
+                "built when TRL prepares the step's first micro-batch."
+            )
+        cov, selected = window.covariances[index], window.selections[index]
+        if cov.shape != mask.shape:
+            raise RuntimeError(
+                f"`{self.scope_field}='global'`: the selection of micro-batch {index} has shape {tuple(cov.shape)}, "
+                f"the loss pass {tuple(mask.shape)}; TRL fed the micro-batches in another order than it buffered them."
+            )
+        return cov, selected
 
 
 def log_covariance_metrics(trainer: EntropyGRPOTrainer, prefix: str, cov, mask, selected) -> None:
@@ -68,26 +178,25 @@ class ClipCovShaper(AdvantageShaper):
         self.upper = self.option("clip_cov_ub")
         self.exclude_clipped = self.option("clip_cov_exclude_clipped")
         check_clip_cov_params(self.ratio, self.lower, self.upper, prefix="clip_cov_")
-        check_scope(self.option("clip_cov_scope"), "clip_cov_scope")
         self.generator: torch.Generator | None = None
 
     def random_generator(self, trainer: EntropyGRPOTrainer) -> torch.Generator:
-        """The CPU generator of the draws, seeded once with `seed + process_index` (each process draws its own)."""
+        """The CPU generator of the draws, seeded once: with `seed + process_index` in the per-micro-batch scope (each
+        process draws its own), with `seed` in the global scope (every process makes the same draw on the same row)."""
         if self.generator is None:
-            self.generator = torch.Generator().manual_seed(trainer.args.seed + trainer.accelerator.process_index)
+            offset = 0 if self.option("clip_cov_scope") == "global" else trainer.accelerator.process_index
+            self.generator = torch.Generator().manual_seed(trainer.args.seed + offset)
         return self.generator
 
     def shape(self, trainer, advantages, per_token_logps, entropies, mask, inputs) -> torch.Tensor:
-        cov = token_covariance(advantages, per_token_logps, mask)
-        old_logps = inputs.get("old_per_token_logps")
-        exclude = None
-        if self.exclude_clipped and old_logps is not None:  # on-policy (no old log-probs) the ratio is 1: none is
-            exclude = ppo_clipped_tokens(
-                per_token_logps, old_logps, advantages, trainer.epsilon_low, trainer.epsilon_high
-            )
-        selected = clip_cov_selection(
-            cov, mask, self.ratio, self.lower, self.upper, generator=self.random_generator(trainer), exclude=exclude
-        )
+        if trainer.global_scope_active():
+            cov, selected = trainer.window_entry(mask)
+        else:
+            cov = token_covariance(advantages, per_token_logps, mask)
+            old_logps = inputs.get("old_per_token_logps")
+            # on-policy (no old log-probs) the ratio is 1: no token is clipped
+            exclude = None if old_logps is None else trainer.exclusion(per_token_logps, old_logps, advantages)
+            selected = trainer.select_tokens(cov, mask, exclude)
         candidates = (mask > 0) & (cov > self.lower) & (cov < self.upper)
         trainer.log_metric("clip_cov_candidate_share", candidates.sum(), mask.sum())
         log_covariance_metrics(trainer, "clip_cov", cov, mask, selected)
@@ -95,7 +204,7 @@ class ClipCovShaper(AdvantageShaper):
         return base.expand(mask.shape).masked_fill(selected, 0.0)
 
 
-class ClipCovGRPOTrainer(EntropyGRPOTrainer):
+class ClipCovGRPOTrainer(GlobalCovarianceScope, EntropyGRPOTrainer):
     r"""
     GRPO with Clip-Cov ([The Entropy Mechanism of Reinforcement Learning for Reasoning Language
     Models](https://huggingface.co/papers/2505.22617), Cui et al.).
@@ -108,6 +217,10 @@ class ClipCovGRPOTrainer(EntropyGRPOTrainer):
 
     The draws come from a CPU `torch.Generator` seeded with `seed + process_index`, so a run is reproducible (a
     resumed run restarts the generator).
+
+    With `clip_cov_scope="global"` the covariance and the draw are over every valid token of the optimizer step on
+    every process instead (the paper's description; one extra forward without gradient per micro-batch, see
+    [`GlobalCovarianceScope`]).
 
     A drop-in replacement for [`~trl.GRPOTrainer`]: `args` may be a [`ClipCovGRPOConfig`] or any
     [`~trl.GRPOConfig`] (then with the authors' defaults).
@@ -123,9 +236,24 @@ class ClipCovGRPOTrainer(EntropyGRPOTrainer):
     config_class = ClipCovGRPOConfig
     _output_suffix = "ClipCov-GRPO"
     shaper_classes = (ClipCovShaper,)
+    scope_field = "clip_cov_scope"
+
+    def build_stateful_callbacks(self, args) -> None:
+        self.init_covariance_scope(args)
+
+    def select_tokens(self, cov, mask, exclude):
+        shaper = self.advantage_shapers[0]
+        return clip_cov_selection(
+            cov, mask, shaper.ratio, shaper.lower, shaper.upper, shaper.random_generator(self), exclude=exclude
+        )
+
+    def exclusion(self, logps, old_logps, advantages):
+        if not self.advantage_shapers[0].exclude_clipped:
+            return None
+        return ppo_clipped_tokens(logps, old_logps, advantages, self.epsilon_low, self.epsilon_high)
 
 
-class KLCovGRPOTrainer(EntropyGRPOTrainer):
+class KLCovGRPOTrainer(GlobalCovarianceScope, EntropyGRPOTrainer):
     r"""
     GRPO with KL-Cov ([The Entropy Mechanism of Reinforcement Learning for Reasoning Language
     Models](https://huggingface.co/papers/2505.22617), Cui et al.).
@@ -139,6 +267,9 @@ class KLCovGRPOTrainer(EntropyGRPOTrainer):
     On-policy `log p_old = log p` and the term does nothing: the trainer refuses that configuration, as
     [`SENTGRPOTrainer`] does, and says how to make it act.
 
+    With `kl_cov_scope="global"` the covariance and the top-k are over every valid token of the optimizer step on every
+    process instead (the paper's description; see [`GlobalCovarianceScope`]).
+
     Logged per step under `entropy/`: `kl_cov_penalty` (the loss term), `kl_cov_selected_share`, `kl_cov_selected_kl`
     (mean `|log p - log p_old|` over the selected tokens), `kl_cov_cov_mean`, `kl_cov_cov_min`, `kl_cov_cov_max`.
     """
@@ -148,12 +279,13 @@ class KLCovGRPOTrainer(EntropyGRPOTrainer):
     _paper = PAPER_2505_22617
     config_class = KLCovGRPOConfig
     _output_suffix = "KLCov-GRPO"
+    scope_field = "kl_cov_scope"
 
     def build_stateful_callbacks(self, args) -> None:
         # Called before GRPOTrainer.__init__: a bad configuration fails before any model is loaded.
         self.kl_cov = {name: config_option(args, KLCovGRPOConfig, name) for name in KL_COV_FIELDS}
         check_kl_cov_params(self.kl_cov["kl_cov_ratio"], self.kl_cov["kl_cov_coef"], prefix="kl_cov_")
-        check_scope(self.kl_cov["kl_cov_scope"], "kl_cov_scope")
+        self.init_covariance_scope(args)
         if is_fully_on_policy(args):
             raise ValueError(
                 on_policy_refusal(args, "KL-Cov's penalty") + " (e.g. `steps_per_generation = 2 * "
@@ -163,13 +295,19 @@ class KLCovGRPOTrainer(EntropyGRPOTrainer):
     def method_hyperparameters(self) -> dict[str, Any]:
         return dict(self.kl_cov)
 
+    def select_tokens(self, cov, mask, exclude):
+        return kl_cov_selection(cov, mask, self.kl_cov["kl_cov_ratio"])
+
     def extra_loss(self, per_token_logps, entropies, mask, inputs):
         old_logps = inputs.get("old_per_token_logps")
         if old_logps is None:
             # TRL leaves it out when it trains on a batch with the policy that sampled it: then p_old = p.
             old_logps = per_token_logps.detach()
-        cov = token_covariance(inputs["advantages"], per_token_logps, mask)
-        selected = kl_cov_selection(cov, mask, self.kl_cov["kl_cov_ratio"])
+        if self.global_scope_active():
+            cov, selected = self.window_entry(mask)
+        else:
+            cov = token_covariance(inputs["advantages"], per_token_logps, mask)
+            selected = self.select_tokens(cov, mask, None)
         per_token = kl_cov_penalty(per_token_logps, old_logps, selected, self.kl_cov["kl_cov_coef"]) * mask
         num_valid = mask.sum()
         penalty = per_token.sum() / num_valid.clamp(min=1)

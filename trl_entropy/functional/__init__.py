@@ -10,7 +10,9 @@ from .covariance import (
     kl_cov_selection,
     ppo_clipped_tokens,
     selection_count,
+    split_valid_token_vector,
     token_covariance,
+    valid_token_vector,
 )
 from .entropy_advantage import check_entropy_advantage_params, entropy_advantage
 from .paec import (
@@ -69,6 +71,8 @@ __all__ = [
     "ppo_clipped_tokens",
     "selection_count",
     "token_covariance",
+    "valid_token_vector",
+    "split_valid_token_vector",
     "NO_ANSWER_POLICIES",
     "answer_clusters",
     "check_ppo_params",

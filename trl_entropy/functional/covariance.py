@@ -12,6 +12,12 @@ token's log-probability and its advantage, and controls entropy by acting on the
 - KL-Cov: the `k = max(1, floor(ratio * n))` tokens of largest `cov_t` get the extra loss `coef * |logp_t -
   logp_old,t|`.
 
+The selection set is a micro-batch of one process in the authors' code and the whole step over all processes in the
+paper. [`valid_token_vector`] and [`split_valid_token_vector`] turn several `(B, T)` tensors (the micro-batches of a
+step, with their padding) into one `(1, n)` row of their valid tokens and back, so that the same functions serve both:
+applied to the row of every micro-batch of every process, they give exactly what they give on one hand-padded batch
+that stacks those micro-batches.
+
 Every function here is free of trainer state and of gradient, except [`kl_cov_penalty`] (gradient through `logps`).
 """
 
@@ -280,6 +286,66 @@ def ppo_clipped_tokens(
     advantages = _token_advantages(advantages.detach(), logps.shape)
     ratio = torch.exp(logps.detach().float() - old_logps.detach().float())
     return ((advantages > 0) & (ratio > 1 + epsilon_high)) | ((advantages < 0) & (ratio < 1 - epsilon_low))
+
+
+def valid_token_vector(values: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
+    r"""
+    The valid tokens of several `(B_i, T_i)` tensors as one `(1, n)` row: tensor by tensor, row-major in each (the
+    order of their valid tokens in one batch that stacks them, each padded to the longest `T`). Advantages of shape
+    `(B_i,)` are repeated over their completion's tokens.
+
+    Args:
+        values (`list[torch.Tensor]`):
+            Tensors of shape `(B_i, T_i)` or `(B_i,)` (one value per completion).
+        masks (`list[torch.Tensor]`):
+            Masks of their valid tokens, `(B_i, T_i)`.
+
+    Returns:
+        `torch.Tensor`: float32, detached, `(1, n)` with `n` the number of valid tokens of all the masks.
+
+    Examples:
+    ```python
+    >>> values = [torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([5.0])]  # the second: one per completion
+    >>> masks = [torch.tensor([[1.0, 0.0], [1.0, 1.0]]), torch.tensor([[1.0, 1.0, 0.0]])]
+    >>> valid_token_vector(values, masks)
+    tensor([[1., 3., 4., 5., 5.]])
+    ```
+    """
+    if len(values) != len(masks):
+        raise ValueError(f"`values` and `masks` must have the same length, got {len(values)} and {len(masks)}.")
+    rows = []
+    for value, mask in zip(values, masks, strict=True):
+        value = _token_advantages(value.detach().float(), mask.shape)  # raises on a shape that does not fit
+        rows.append(value[mask > 0])
+    if not rows:
+        return torch.zeros(1, 0)
+    return torch.cat(rows).unsqueeze(0)
+
+
+def split_valid_token_vector(vector: torch.Tensor, masks: list[torch.Tensor]) -> list[torch.Tensor]:
+    r"""
+    The inverse of [`valid_token_vector`]: the `(1, n)` row back into one tensor per mask, of the mask's shape, with
+    the row's values at the valid tokens and `0` (`False` for a boolean row) elsewhere.
+
+    Args:
+        vector (`torch.Tensor`):
+            `(1, n)` or `(n,)`, `n` the number of valid tokens of all the masks.
+        masks (`list[torch.Tensor]`):
+            Masks of the valid tokens, `(B_i, T_i)`.
+
+    Returns:
+        `list[torch.Tensor]`: One `(B_i, T_i)` tensor per mask, in the dtype of `vector`.
+    """
+    vector = vector.reshape(-1)
+    counts = [int((mask > 0).sum()) for mask in masks]
+    if sum(counts) != vector.numel():
+        raise ValueError(f"The vector has {vector.numel()} values for {sum(counts)} valid tokens.")
+    pieces = []
+    for mask, part in zip(masks, vector.split(counts), strict=True):
+        piece = torch.zeros(mask.shape, dtype=vector.dtype, device=vector.device)
+        piece[mask.to(vector.device) > 0] = part
+        pieces.append(piece)
+    return pieces
 
 
 def covariance_summary(cov: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -8,6 +8,7 @@ import torch
 from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
 
+from ..distributed import gather_variable_length
 from ..entropy_grpo_trainer import EntropyGRPOTrainer, logit_transform, policy_modules, with_full_lm_head  # noqa: F401
 from ..functional.paec import (
     check_paec_params,
@@ -209,9 +210,5 @@ class PAECGRPOTrainer(EntropyGRPOTrainer):
         return with_full_lm_head(self.model, compute)
 
     def _gather_scores(self, local: torch.Tensor) -> torch.Tensor:
-        """Scores of the valid positions of every process (scores are >= 0, so -1 marks padding)."""
-        if self.accelerator.num_processes == 1:
-            return local
-        padded = self.accelerator.pad_across_processes(local.float(), dim=0, pad_index=-1.0)
-        gathered = self.accelerator.gather(padded)
-        return gathered[gathered >= 0]
+        """Scores of the valid positions of every process, in process order."""
+        return gather_variable_length(self.accelerator, local.float())[0]

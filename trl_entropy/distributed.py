@@ -1,0 +1,30 @@
+# Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
+"""Collectives the methods share, on top of Accelerate's."""
+
+import torch
+
+
+def gather_variable_length(accelerator, local: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """
+    Concatenate a 1-D tensor whose length differs between processes, in process order, on every process.
+
+    Args:
+        accelerator (`accelerate.Accelerator`):
+            The trainer's accelerator.
+        local (`torch.Tensor`):
+            This process's values, `(n_p,)`.
+
+    Returns:
+        `tuple[torch.Tensor, int]`: The values of all processes, `(sum n_p,)`, and the offset of this process's values
+        in it.
+    """
+    if local.dim() != 1:
+        raise ValueError(f"`local` must be 1-D, got shape {tuple(local.shape)}.")
+    if accelerator.num_processes == 1:
+        return local, 0
+    counts = accelerator.gather(torch.tensor([local.numel()], device=local.device)).tolist()
+    padded = torch.zeros(max(counts), dtype=local.dtype, device=local.device)
+    padded[: local.numel()] = local
+    gathered = accelerator.gather(padded).view(len(counts), -1)
+    values = torch.cat([gathered[rank, :count] for rank, count in enumerate(counts)])
+    return values, sum(counts[: accelerator.process_index])
