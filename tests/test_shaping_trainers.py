@@ -1,6 +1,8 @@
 # Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
 """PPL shaping, position shaping and their composition, through real trainers on the tiny countdown policy."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from conftest import cpu_grpo_kwargs, first_batch
@@ -15,7 +17,9 @@ from trl_entropy import (
 )
 from trl_entropy.entropy_grpo_trainer import _LossPass
 from trl_entropy.functional import entropy_advantage, position_shaped_advantages, ppl_advantage_weights
+from trl_entropy.position_shaping import PositionShaper
 from trl_entropy.ppl_shaping.trainer import INDEX_KEY, WEIGHTS_KEY
+from trl_entropy.stage_detector import StageDetector
 from trl_entropy.tasks import countdown_reward, load_tiny_policy
 
 
@@ -156,8 +160,44 @@ def test_position_auto_schedule_follows_the_detector(tokenizer, prompt_dataset, 
     shaper = trainer.advantage_shapers[0]
     trainer.state.global_step = 10
     assert not shaper.is_active(trainer)  # no plateau yet
-    trainer.stage_detector._plateau_step = 8
+    trainer.stage_detector._plateau_step, trainer.stage_detector._declared_step = 4, 8
+    # Declared by the observation of logged step 8: active on logged steps 9-11, i.e. global_step 8-10 in the loss.
     assert [shaper.is_active(trainer) for trainer.state.global_step in (7, 8, 10, 11)] == [False, True, True, False]
+
+
+def active_logged_steps(shaper, detector, last_step, observe=None):
+    """The logged steps `1..last_step` at which the shaper's bonus acts, driven in the trainer's order: during the step
+    logged as `s`, TRL's `state.global_step` is `s - 1`; the loss runs first, then the detector sees step `s`."""
+    trainer = SimpleNamespace(state=SimpleNamespace(global_step=0), stage_detector=detector)
+    active = []
+    for step in range(1, last_step + 1):
+        trainer.state.global_step = step - 1
+        if shaper.is_active(trainer):
+            active.append(step)
+        if observe is not None:
+            observe(step)
+    return active
+
+
+def test_position_auto_window_starts_after_the_declaration_and_lasts_num_steps():
+    # With a window of 2 the slopes are differences: the curves rise until step 3 and are flat from there, so the run
+    # meeting the plateau condition starts at step 4 (plateau_step) and its fifth observation, step 8, declares it.
+    detector = StageDetector(window=2, ratio=0.25, patience=5, min_steps=0)
+
+    def observe(step):
+        progress = min(step, 3)
+        detector.update(step, 0.1 * progress, 1.0 - 0.1 * progress)
+
+    # position_num_steps (3) < stage_patience (5): counted from plateau_step, the window would be over before the
+    # declaration. The bonus acts on the 3 optimizer steps after the one whose observation declared the plateau.
+    shaper = PositionShaper(SimpleNamespace(position_schedule="auto", position_num_steps=3))
+    assert active_logged_steps(shaper, detector, 15, observe) == [9, 10, 11]
+    assert (detector.plateau_step, detector.declared_step) == (4, 8)
+    # The same from the saved detector alone (a resumed run), and until the end with position_num_steps=None.
+    assert active_logged_steps(shaper, StageDetector.from_state(detector.state()), 15) == [9, 10, 11]
+    until_end = PositionShaper(SimpleNamespace(position_schedule="auto", position_num_steps=None))
+    assert active_logged_steps(until_end, detector, 15) == list(range(9, 16))
+    assert active_logged_steps(shaper, StageDetector(), 15) == []  # no plateau, no bonus
 
 
 def test_position_shaping_matches_the_function(tokenizer, prompt_dataset, tmp_path):

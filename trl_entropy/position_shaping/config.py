@@ -35,8 +35,9 @@ class PositionShapingGRPOConfig(GRPOConfig):
             Cap of the bonus as a fraction of `|A_t|` (authors' code); `None` disables the cap.
         position_schedule (`str`, *optional*, defaults to `"fixed"`):
             When the bonus acts: `"fixed"` from `position_start_step` for `position_num_steps` steps (the paper:
-            step 200 for 100 steps), `"auto"` from the step the stage detector declares the plateau, for
-            `position_num_steps` steps, `"always"` at every step.
+            step 200 for 100 steps), `"auto"` for `position_num_steps` steps from the optimizer step after the one
+            at which the stage detector declares the plateau (its `declared_step`, not the earlier `plateau_step`,
+            so the window is not shortened by `stage_patience`), `"always"` at every step.
         position_start_step (`int`, *optional*, defaults to `200`):
             First optimizer step of the fixed schedule.
         position_num_steps (`int` or `None`, *optional*, defaults to `100`):
@@ -67,7 +68,8 @@ class PositionShapingGRPOConfig(GRPOConfig):
         default="fixed",
         metadata={
             "help": "When the bonus acts: fixed (position_start_step for position_num_steps steps, the paper), auto "
-            "(from the plateau the stage detector declares), always.",
+            "(position_num_steps steps from the step after the one at which the stage detector declares the plateau), "
+            "always.",
             "choices": list(POSITION_SCHEDULES),
         },
     )

@@ -50,10 +50,10 @@ class PositionShaper(AdvantageShaper):
             return 0
         if self.schedule == "fixed":
             return self.start_step
-        # `plateau_step` is where the plateau condition started to hold; the detector declares it `stage_patience - 1`
-        # observations later, so the bonus effectively starts at the declaration and ends `num_steps` after
-        # `plateau_step`.
-        return trainer.stage_detector.plateau_step
+        # The window starts at the declaration, not at `plateau_step` (the start of the flat run, `stage_patience - 1`
+        # observations earlier), so that it lasts `num_steps` whatever the patience. The detector observes logged step
+        # `D` after that step's loss passes; the next step, logged `D + 1`, runs with `state.global_step == D`.
+        return trainer.stage_detector.declared_step
 
     def is_active(self, trainer) -> bool:
         """Whether the bonus acts at the current optimizer step; a pure function of the step and the saved detector."""
@@ -89,7 +89,8 @@ class PositionShapingGRPOTrainer(EntropyGRPOTrainer):
     While the schedule is active, token `t` at relative position `l_t` gets `b_t = gamma * sigmoid(d * m * (l_t -
     c))` added with the sign of its advantage, capped at `cap * |A_t|`: later tokens of correct completions are
     reinforced more, later tokens of incorrect ones penalised more. Schedules: `"fixed"` (the paper: step 200 for 100
-    steps), `"auto"` (from the plateau the stage detector declares), `"always"`.
+    steps), `"auto"` (`position_num_steps` steps from the one after the stage detector's declaration of the plateau),
+    `"always"`.
 
     Logged per step: `entropy/position_active`, `entropy/position_bonus_mean` (mean `|A' - A|` over valid tokens),
     and the detector's `entropy/stage`, `entropy/plateau_step`. A drop-in for [`~trl.GRPOTrainer`].
