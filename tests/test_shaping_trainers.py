@@ -137,11 +137,12 @@ def test_position_fixed_schedule_is_active_exactly_in_its_window(tokenizer, prom
         prompt_dataset,
         tmp_path,
         max_steps=5,
-        position_start_step=1,
+        position_start_step=2,
         position_num_steps=2,
     )
     trainer.train()
-    # Steps are 0-based inside the loss (global_step before the update): active at steps 1 and 2, logged as 2 and 3.
+    # Steps are numbered as the log history numbers them (1-based): start 2 for 2 steps acts on logged steps 2 and 3.
+    assert logged(trainer, "step")[:5] == [1, 2, 3, 4, 5]
     assert logged(trainer, "entropy/position_active") == [0.0, 1.0, 1.0, 0.0, 0.0]
     bonus = logged(trainer, "entropy/position_bonus_mean")
     assert bonus[0] == 0 and bonus[1] > 0 and bonus[2] > 0 and bonus[3] == 0
@@ -177,6 +178,26 @@ def active_logged_steps(shaper, detector, last_step, observe=None):
         if observe is not None:
             observe(step)
     return active
+
+
+def test_position_fixed_schedule_counts_steps_as_the_log_history_does():
+    fixed = PositionShaper(SimpleNamespace(position_schedule="fixed", position_start_step=2, position_num_steps=2))
+    assert active_logged_steps(fixed, StageDetector(), 6) == [2, 3]
+    # The paper's defaults: from step 200 for 100 steps, i.e. logged steps 200-299.
+    paper = PositionShaper(SimpleNamespace(position_schedule="fixed"))
+    assert (paper.start_step, paper.num_steps) == (200, 100)
+    assert active_logged_steps(paper, StageDetector(), 400) == list(range(200, 300))
+    until_end = PositionShaper(
+        SimpleNamespace(position_schedule="fixed", position_start_step=3, position_num_steps=None)
+    )
+    assert active_logged_steps(until_end, StageDetector(), 6) == [3, 4, 5, 6]
+    first = PositionShaper(SimpleNamespace(position_schedule="fixed", position_start_step=1, position_num_steps=1))
+    assert active_logged_steps(first, StageDetector(), 3) == [1]
+    always = PositionShaper(SimpleNamespace(position_schedule="always"))
+    assert active_logged_steps(always, StageDetector(), 4) == [1, 2, 3, 4]
+    # Step 0 is no optimizer step in this numbering.
+    with pytest.raises(ValueError, match=r"`position_start_step` must be >= 1 \(valid range: \[1, inf\)\), got 0"):
+        PositionShaper(SimpleNamespace(position_schedule="fixed", position_start_step=0))
 
 
 def test_position_auto_window_starts_after_the_declaration_and_lasts_num_steps():
