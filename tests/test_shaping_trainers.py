@@ -1,6 +1,7 @@
 # Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
 """PPL shaping, position shaping and their composition, through real trainers on the tiny countdown policy."""
 
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -18,7 +19,7 @@ from trl_entropy import (
 from trl_entropy.entropy_grpo_trainer import _LossPass
 from trl_entropy.functional import entropy_advantage, position_shaped_advantages, ppl_advantage_weights
 from trl_entropy.position_shaping import PositionShaper
-from trl_entropy.ppl_shaping.trainer import INDEX_KEY, WEIGHTS_KEY
+from trl_entropy.ppl_shaping.trainer import INDEX_KEY, WEIGHTS_KEY, PPLShaper
 from trl_entropy.stage_detector import StageDetector
 from trl_entropy.tasks import countdown_reward, load_tiny_policy
 
@@ -94,6 +95,44 @@ def test_ppl_uses_old_logps_when_trl_computes_them(tokenizer, prompt_dataset, tm
         expected = ppl_advantage_weights((-log_ppl).unsqueeze(1), torch.ones(8, 1), 8, alpha=0.5)
         torch.testing.assert_close(inputs[WEIGHTS_KEY][rows], expected)
     assert not torch.allclose(inputs[WEIGHTS_KEY], torch.ones(32))
+
+
+def ppl_on_generation(batch, alpha=0.1):
+    """Run the PPL shaper's generation hook on `batch` with a one-process stand-in for the trainer (groups of 2)."""
+    shaper = PPLShaper(SimpleNamespace(ppl_alpha=alpha))
+    accelerator = SimpleNamespace(gather=lambda tensor: tensor, process_index=0)
+    trainer = SimpleNamespace(accelerator=accelerator, num_generations=2, args=SimpleNamespace(steps_per_generation=1))
+    shaper.on_generation(trainer, batch, "train")
+    return batch
+
+
+def test_ppl_prefers_trl_old_logps_to_vllm_sampling_logps():
+    mask = torch.ones(2, 3, dtype=torch.long)
+    batch = {
+        "completion_ids": torch.zeros(2, 3, dtype=torch.long),
+        "completion_mask": mask,
+        "old_per_token_logps": torch.tensor([[-1.0, -2.0, -3.0], [-0.5, -0.5, -0.5]]),  # lnPPL 2 and 0.5
+        "sampling_per_token_logps": torch.tensor([[-9.0, -9.0, -9.0], [-math.inf, -1.0, -1.0]]),
+    }
+    ppl_on_generation(batch)
+    torch.testing.assert_close(batch["ppl_log_perplexity"], torch.tensor([2.0, 0.5]))
+    expected = ppl_advantage_weights(batch["old_per_token_logps"], mask.float(), 2, alpha=0.1)
+    torch.testing.assert_close(batch[WEIGHTS_KEY], expected)
+    assert not torch.equal(batch[WEIGHTS_KEY], torch.ones(2))
+
+
+def test_ppl_sampling_logps_leave_non_finite_tokens_out():
+    # vLLM's log-probs only: the -inf and NaN tokens are left out of the mean (not zeroed, not clamped to -3.4e38).
+    # Row 0: -(-1 - 3) / 2 = 2; row 1: -(-2 - 4) / 2 = 3.
+    batch = {
+        "completion_ids": torch.zeros(2, 3, dtype=torch.long),
+        "completion_mask": torch.ones(2, 3, dtype=torch.long),
+        "sampling_per_token_logps": torch.tensor([[-1.0, -math.inf, -3.0], [math.nan, -2.0, -4.0]]),
+    }
+    ppl_on_generation(batch, alpha=0.1)
+    torch.testing.assert_close(batch["ppl_log_perplexity"], torch.tensor([2.0, 3.0]))
+    # Group of 2 (no outliers can be dropped from two values): mean 2.5, sigma 0.5, z = -1, +1.
+    torch.testing.assert_close(batch[WEIGHTS_KEY], torch.tensor([1.1, 0.9]))
 
 
 def test_ppl_extra_forward_when_groups_span_several_passes(tokenizer, prompt_dataset, tmp_path):
