@@ -11,6 +11,7 @@ from trl_entropy.functional.position_shaping import (
 )
 from trl_entropy.functional.ppl_shaping import (
     completion_log_perplexity,
+    finite_token_mask,
     ppl_advantage_weights,
     ppl_shaped_advantages,
 )
@@ -35,6 +36,34 @@ def test_completion_log_perplexity_hand_values():
     out = completion_log_perplexity(logps, mask)
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, torch.tensor([2.0, 1.0, 0.0]))
+
+
+def test_completion_log_perplexity_leaves_non_finite_tokens_out_of_the_mean():
+    # Sampling log-probs after top-p / top-k filtering can be -inf (or NaN) at a valid token: such a token is left out
+    # of its completion's mean, not counted as 0. Row 0: -(-1 - 3) / 2 = 2; row 1: -(-2 - 4) / 2 = 3; row 2: +inf and
+    # -inf left out, -(-6) / 1 = 6; row 3: no finite valid token -> 0, as a completion without tokens.
+    logps = torch.tensor(
+        [
+            [-1.0, -math.inf, -3.0, 0.0],
+            [math.nan, -2.0, -4.0, -8.0],
+            [math.inf, -6.0, -math.inf, 0.0],
+            [-math.inf, math.nan, 0.0, 0.0],
+        ]
+    )
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 0], [1, 1, 1, 0], [1, 1, 0, 0]])
+    torch.testing.assert_close(completion_log_perplexity(logps, mask), torch.tensor([2.0, 3.0, 6.0, 0.0]))
+    assert finite_token_mask(logps, mask).tolist() == [
+        [True, False, True, False],
+        [False, True, True, False],
+        [False, True, False, False],
+        [False, False, False, False],
+    ]
+    # In the weights, a completion without a finite token is left out of its group's statistics and gets factor 1; the
+    # others are weighted as if it were not there: lnPPL 2, 3, 6 (mean 11/3) as in a group of those three alone.
+    weights = ppl_advantage_weights(logps, mask, num_generations=4, alpha=0.1, exclude_outliers=False, clamp=None)
+    mean, std = 11 / 3, math.sqrt(((2 - 11 / 3) ** 2 + (3 - 11 / 3) ** 2 + (6 - 11 / 3) ** 2) / 3)
+    expected = torch.tensor([1 - 0.1 * (x - mean) / std for x in (2.0, 3.0, 6.0)] + [1.0])
+    torch.testing.assert_close(weights, expected)
 
 
 def test_plain_z_score():

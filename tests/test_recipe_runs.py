@@ -146,7 +146,7 @@ def test_gpu_recipe_runs_on_the_tiny_policy(recipe, tmp_path, math_shaped_datase
     if "ppo_critic_warmup_steps" in raw:
         overrides += ["--ppo_critic_warmup_steps", "1"]
     if raw.get("position_schedule") == "fixed":
-        overrides += ["--position_start_step", "1"]  # the bonus acts on the second step
+        overrides += ["--position_start_step", "2"]  # the bonus acts on the second step
     if raw.get("paec_anchor_steps"):
         overrides += ["--paec_anchor_steps", "1"]  # the floor acts on the second step
     trainer = run_recipe(recipe, tmp_path, 2, *overrides)

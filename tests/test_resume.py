@@ -19,12 +19,12 @@ def make(tokenizer, dataset, output_dir, **overrides):
         max_steps=4,
         save_strategy="steps",
         save_steps=2,
-        # A detector that needs only two observations, and a schedule that turns on at step 3 (0-based).
+        # A detector that needs only two observations, and a schedule that turns on at step 4 (as logged).
         stage_window=2,
         stage_min_steps=0,
         stage_patience=1,
         position_schedule="fixed",
-        position_start_step=3,
+        position_start_step=4,
         position_num_steps=1,
     )
     kwargs.update(overrides)
@@ -52,7 +52,7 @@ def test_detector_and_schedule_resume(tokenizer, prompt_dataset, tmp_path):
     assert history[:2] == saved_detector["_history"]
     # ... and ended in the same state as the uninterrupted run (same data order and sampling after the restore).
     assert resumed.stage_detector.state() == first.stage_detector.state()
-    # The fixed schedule acted at step 3 (0-based) only, logged as step 4, in both runs.
+    # The fixed schedule acted at logged step 4 only, in both runs.
     active = [e["entropy/position_active"] for e in resumed.state.log_history if "entropy/position_active" in e]
     assert active[-2:] == [0.0, 1.0]
 

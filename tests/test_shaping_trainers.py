@@ -1,6 +1,9 @@
 # Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
 """PPL shaping, position shaping and their composition, through real trainers on the tiny countdown policy."""
 
+import math
+from types import SimpleNamespace
+
 import pytest
 import torch
 from conftest import cpu_grpo_kwargs, first_batch
@@ -15,7 +18,9 @@ from trl_entropy import (
 )
 from trl_entropy.entropy_grpo_trainer import _LossPass
 from trl_entropy.functional import entropy_advantage, position_shaped_advantages, ppl_advantage_weights
-from trl_entropy.ppl_shaping.trainer import INDEX_KEY, WEIGHTS_KEY
+from trl_entropy.position_shaping import PositionShaper
+from trl_entropy.ppl_shaping.trainer import INDEX_KEY, WEIGHTS_KEY, PPLShaper
+from trl_entropy.stage_detector import StageDetector
 from trl_entropy.tasks import countdown_reward, load_tiny_policy
 
 
@@ -92,6 +97,44 @@ def test_ppl_uses_old_logps_when_trl_computes_them(tokenizer, prompt_dataset, tm
     assert not torch.allclose(inputs[WEIGHTS_KEY], torch.ones(32))
 
 
+def ppl_on_generation(batch, alpha=0.1):
+    """Run the PPL shaper's generation hook on `batch` with a one-process stand-in for the trainer (groups of 2)."""
+    shaper = PPLShaper(SimpleNamespace(ppl_alpha=alpha))
+    accelerator = SimpleNamespace(gather=lambda tensor: tensor, process_index=0)
+    trainer = SimpleNamespace(accelerator=accelerator, num_generations=2, args=SimpleNamespace(steps_per_generation=1))
+    shaper.on_generation(trainer, batch, "train")
+    return batch
+
+
+def test_ppl_prefers_trl_old_logps_to_vllm_sampling_logps():
+    mask = torch.ones(2, 3, dtype=torch.long)
+    batch = {
+        "completion_ids": torch.zeros(2, 3, dtype=torch.long),
+        "completion_mask": mask,
+        "old_per_token_logps": torch.tensor([[-1.0, -2.0, -3.0], [-0.5, -0.5, -0.5]]),  # lnPPL 2 and 0.5
+        "sampling_per_token_logps": torch.tensor([[-9.0, -9.0, -9.0], [-math.inf, -1.0, -1.0]]),
+    }
+    ppl_on_generation(batch)
+    torch.testing.assert_close(batch["ppl_log_perplexity"], torch.tensor([2.0, 0.5]))
+    expected = ppl_advantage_weights(batch["old_per_token_logps"], mask.float(), 2, alpha=0.1)
+    torch.testing.assert_close(batch[WEIGHTS_KEY], expected)
+    assert not torch.equal(batch[WEIGHTS_KEY], torch.ones(2))
+
+
+def test_ppl_sampling_logps_leave_non_finite_tokens_out():
+    # vLLM's log-probs only: the -inf and NaN tokens are left out of the mean (not zeroed, not clamped to -3.4e38).
+    # Row 0: -(-1 - 3) / 2 = 2; row 1: -(-2 - 4) / 2 = 3.
+    batch = {
+        "completion_ids": torch.zeros(2, 3, dtype=torch.long),
+        "completion_mask": torch.ones(2, 3, dtype=torch.long),
+        "sampling_per_token_logps": torch.tensor([[-1.0, -math.inf, -3.0], [math.nan, -2.0, -4.0]]),
+    }
+    ppl_on_generation(batch, alpha=0.1)
+    torch.testing.assert_close(batch["ppl_log_perplexity"], torch.tensor([2.0, 3.0]))
+    # Group of 2 (no outliers can be dropped from two values): mean 2.5, sigma 0.5, z = -1, +1.
+    torch.testing.assert_close(batch[WEIGHTS_KEY], torch.tensor([1.1, 0.9]))
+
+
 def test_ppl_extra_forward_when_groups_span_several_passes(tokenizer, prompt_dataset, tmp_path):
     trainer = make(
         PPLShapingGRPOTrainer,
@@ -133,11 +176,12 @@ def test_position_fixed_schedule_is_active_exactly_in_its_window(tokenizer, prom
         prompt_dataset,
         tmp_path,
         max_steps=5,
-        position_start_step=1,
+        position_start_step=2,
         position_num_steps=2,
     )
     trainer.train()
-    # Steps are 0-based inside the loss (global_step before the update): active at steps 1 and 2, logged as 2 and 3.
+    # Steps are numbered as the log history numbers them (1-based): start 2 for 2 steps acts on logged steps 2 and 3.
+    assert logged(trainer, "step")[:5] == [1, 2, 3, 4, 5]
     assert logged(trainer, "entropy/position_active") == [0.0, 1.0, 1.0, 0.0, 0.0]
     bonus = logged(trainer, "entropy/position_bonus_mean")
     assert bonus[0] == 0 and bonus[1] > 0 and bonus[2] > 0 and bonus[3] == 0
@@ -156,8 +200,64 @@ def test_position_auto_schedule_follows_the_detector(tokenizer, prompt_dataset, 
     shaper = trainer.advantage_shapers[0]
     trainer.state.global_step = 10
     assert not shaper.is_active(trainer)  # no plateau yet
-    trainer.stage_detector._plateau_step = 8
+    trainer.stage_detector._plateau_step, trainer.stage_detector._declared_step = 4, 8
+    # Declared by the observation of logged step 8: active on logged steps 9-11, i.e. global_step 8-10 in the loss.
     assert [shaper.is_active(trainer) for trainer.state.global_step in (7, 8, 10, 11)] == [False, True, True, False]
+
+
+def active_logged_steps(shaper, detector, last_step, observe=None):
+    """The logged steps `1..last_step` at which the shaper's bonus acts, driven in the trainer's order: during the step
+    logged as `s`, TRL's `state.global_step` is `s - 1`; the loss runs first, then the detector sees step `s`."""
+    trainer = SimpleNamespace(state=SimpleNamespace(global_step=0), stage_detector=detector)
+    active = []
+    for step in range(1, last_step + 1):
+        trainer.state.global_step = step - 1
+        if shaper.is_active(trainer):
+            active.append(step)
+        if observe is not None:
+            observe(step)
+    return active
+
+
+def test_position_fixed_schedule_counts_steps_as_the_log_history_does():
+    fixed = PositionShaper(SimpleNamespace(position_schedule="fixed", position_start_step=2, position_num_steps=2))
+    assert active_logged_steps(fixed, StageDetector(), 6) == [2, 3]
+    # The paper's defaults: from step 200 for 100 steps, i.e. logged steps 200-299.
+    paper = PositionShaper(SimpleNamespace(position_schedule="fixed"))
+    assert (paper.start_step, paper.num_steps) == (200, 100)
+    assert active_logged_steps(paper, StageDetector(), 400) == list(range(200, 300))
+    until_end = PositionShaper(
+        SimpleNamespace(position_schedule="fixed", position_start_step=3, position_num_steps=None)
+    )
+    assert active_logged_steps(until_end, StageDetector(), 6) == [3, 4, 5, 6]
+    first = PositionShaper(SimpleNamespace(position_schedule="fixed", position_start_step=1, position_num_steps=1))
+    assert active_logged_steps(first, StageDetector(), 3) == [1]
+    always = PositionShaper(SimpleNamespace(position_schedule="always"))
+    assert active_logged_steps(always, StageDetector(), 4) == [1, 2, 3, 4]
+    # Step 0 is no optimizer step in this numbering.
+    with pytest.raises(ValueError, match=r"`position_start_step` must be >= 1 \(valid range: \[1, inf\)\), got 0"):
+        PositionShaper(SimpleNamespace(position_schedule="fixed", position_start_step=0))
+
+
+def test_position_auto_window_starts_after_the_declaration_and_lasts_num_steps():
+    # With a window of 2 the slopes are differences: the curves rise until step 3 and are flat from there, so the run
+    # meeting the plateau condition starts at step 4 (plateau_step) and its fifth observation, step 8, declares it.
+    detector = StageDetector(window=2, ratio=0.25, patience=5, min_steps=0)
+
+    def observe(step):
+        progress = min(step, 3)
+        detector.update(step, 0.1 * progress, 1.0 - 0.1 * progress)
+
+    # position_num_steps (3) < stage_patience (5): counted from plateau_step, the window would be over before the
+    # declaration. The bonus acts on the 3 optimizer steps after the one whose observation declared the plateau.
+    shaper = PositionShaper(SimpleNamespace(position_schedule="auto", position_num_steps=3))
+    assert active_logged_steps(shaper, detector, 15, observe) == [9, 10, 11]
+    assert (detector.plateau_step, detector.declared_step) == (4, 8)
+    # The same from the saved detector alone (a resumed run), and until the end with position_num_steps=None.
+    assert active_logged_steps(shaper, StageDetector.from_state(detector.state()), 15) == [9, 10, 11]
+    until_end = PositionShaper(SimpleNamespace(position_schedule="auto", position_num_steps=None))
+    assert active_logged_steps(until_end, detector, 15) == list(range(9, 16))
+    assert active_logged_steps(shaper, StageDetector(), 15) == []  # no plateau, no bonus
 
 
 def test_position_shaping_matches_the_function(tokenizer, prompt_dataset, tmp_path):

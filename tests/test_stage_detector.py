@@ -290,6 +290,27 @@ def test_from_state_round_trips_through_json():
     assert state["attributes"]["_history"][-1][0] == 140
 
 
+def test_declaration_step_is_recorded_and_saved_and_old_states_still_resume():
+    # Flat curves: the run starts at min_steps = 50 and the third observation of it, step 52, declares the plateau.
+    detector = StageDetector(window=20, patience=3, min_steps=50)
+    for step in range(1, 61):
+        detector.update(step, 0.5, 1.0)
+    state = json.loads(json.dumps(detector.state()))
+    assert (state["attributes"]["_plateau_step"], state["attributes"]["_declared_step"]) == (50, 52)
+    assert StageDetector.from_state(state).declared_step == 52
+    # Before the declaration there is none to save.
+    assert StageDetector(window=20).state()["attributes"]["_declared_step"] is None
+    # A state saved before the declaration step was recorded: it is recovered from the kept observations, and the
+    # resumed detector keeps it as it goes on.
+    del state["attributes"]["_declared_step"]
+    old = StageDetector.from_state(state)
+    assert (old.plateau_step, old.declared_step) == (50, 52)
+    old.update(61, 0.5, 1.0)
+    assert old.declared_step == 52
+    del state["attributes"]["_plateau_step"], state["attributes"]["_history"]
+    assert StageDetector.from_state(state).declared_step is None
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Offline use
 # --------------------------------------------------------------------------------------------------------------------

@@ -61,8 +61,10 @@ class StageDetector(TrainerCallback, ExportableState):
        half of the condition counts as met.
     4. The plateau is declared at the `patience`-th consecutive observation meeting the condition. `plateau_step` is
        the step of the *first* observation of that run: the earliest step at which the condition held and kept
-       holding, which is the best estimate of the boundary (the later observations only confirm it). Observations
-       before `window` observations exist or before `min_steps` never count towards the run.
+       holding, which is the best estimate of the boundary (the later observations only confirm it). `declared_step`
+       is the step of the `patience`-th observation, the one that declared it: a method switched on online by the
+       detector acts from the next optimizer step on. Observations before `window` observations exist or before
+       `min_steps` never count towards the run.
     5. Once declared, the stage stays `"plateau"` for good: a method switched on at the boundary must not flicker off
        when a noisy window briefly looks steep again.
 
@@ -148,6 +150,9 @@ class StageDetector(TrainerCallback, ExportableState):
         self._run_length = 0  # consecutive observations meeting the condition, up to the latest one
         self._run_start: int | None = None  # step of the first observation of that run
         self._plateau_step: int | None = None
+        # Step of the observation that declared the plateau. Saved states written before it was recorded lack it: it
+        # is then recovered from `_history` (see `declared_step`).
+        self._declared_step: int | None = None
 
     # ------------------------------------------------------------------------------------------------------------
     # Online use
@@ -202,6 +207,7 @@ class StageDetector(TrainerCallback, ExportableState):
             self._run_length += 1
             if self._run_length >= self.patience:
                 self._plateau_step = self._run_start
+                self._declared_step = step
         else:
             self._run_length, self._run_start = 0, None
         return self.stage
@@ -225,12 +231,18 @@ class StageDetector(TrainerCallback, ExportableState):
     def declared_step(self) -> int | None:
         """
         Step of the observation at which the plateau was declared (the `patience`-th of the run starting at
-        `plateau_step`), or `None`. A method switched on online can act from here at the earliest.
+        `plateau_step`), or `None`. The trainer observes a step once its loss passes are done, so a method switched on
+        online acts from the next optimizer step, `declared_step + 1` in the log history's numbering, at the earliest.
         """
         if self._plateau_step is None:
             return None
-        # The kept observations from `plateau_step` on are the run that declared it (skipped ones are never kept).
+        if self._declared_step is not None:
+            return self._declared_step
+        # A state saved before the declaration step was recorded: the kept observations from `plateau_step` on are
+        # the run that declared it (skipped ones are never kept), so its `patience`-th one is the declaration.
         steps = [obs[0] for obs in self._history]
+        if self._plateau_step not in steps:
+            return self._plateau_step + self.patience - 1  # exact unless observations were skipped
         return steps[steps.index(self._plateau_step) + self.patience - 1]
 
     @property
@@ -288,6 +300,7 @@ class StageDetector(TrainerCallback, ExportableState):
                 "_run_length": self._run_length,
                 "_run_start": self._run_start,
                 "_plateau_step": self._plateau_step,
+                "_declared_step": self._declared_step,
             },
         }
 

@@ -35,6 +35,7 @@ from .position_shaping import (
 from .ppl_shaping import (
     check_ppl_advantage_params,
     completion_log_perplexity,
+    finite_token_mask,
     ppl_advantage_weights,
     ppl_shaped_advantages,
 )
@@ -105,6 +106,7 @@ __all__ = [
     "check_position_advantage_params",
     "check_ppl_advantage_params",
     "completion_log_perplexity",
+    "finite_token_mask",
     "entropy_advantage",
     "position_bonus",
     "position_shaped_advantages",

@@ -43,11 +43,46 @@ def check_ppl_advantage_params(alpha: float, clamp: tuple[float, float] | None, 
         )
 
 
+def finite_token_mask(completion_logps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    r"""
+    The valid tokens whose log-probability is finite: the tokens a log-perplexity is averaged over.
+
+    Sampling log-probabilities (vLLM's, taken after top-p / top-k filtering) can be `-inf` or NaN at a sampled token;
+    such a token says nothing about the completion's perplexity and is left out rather than counted as `0`.
+
+    Args:
+        completion_logps (`torch.Tensor`):
+            Per-token log-probabilities of shape `(B, T)`.
+        mask (`torch.Tensor`):
+            Mask of shape `(B, T)`; non-zero entries mark valid tokens.
+
+    Returns:
+        `torch.Tensor`: Boolean mask of shape `(B, T)`.
+
+    Examples:
+    ```python
+    >>> finite_token_mask(torch.tensor([[-1.0, float("-inf"), float("nan"), -2.0]]), torch.tensor([[1, 1, 1, 0]]))
+    tensor([[ True, False, False, False]])
+    ```
+    """
+    if completion_logps.dim() != 2 or completion_logps.shape != mask.shape:
+        raise ValueError(
+            f"`completion_logps` and `mask` must have the same shape (B, T), got {tuple(completion_logps.shape)} "
+            f"and {tuple(mask.shape)}."
+        )
+    return (mask != 0) & torch.isfinite(completion_logps.detach())
+
+
 def completion_log_perplexity(completion_logps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     r"""
-    Log-perplexity of each completion, the negative mean log-probability of its valid tokens:
+    Log-perplexity of each completion, the negative mean log-probability of its valid tokens with a finite
+    log-probability ([`finite_token_mask`]):
 
-    $$\ln \mathrm{PPL}_i = -\frac{1}{|o_i|} \sum_t \log \pi(o_{i,t}).$$
+    $$\ln \mathrm{PPL}_i = -\frac{1}{|F_i|} \sum_{t \in F_i} \log \pi(o_{i,t}), \qquad F_i = \{t \text{ valid}:
+    \log \pi(o_{i,t}) \text{ finite}\}.$$
+
+    A valid token whose log-probability is `-inf`, `+inf` or NaN (possible in sampling log-probs taken after top-p /
+    top-k filtering) is left out of the mean, not counted as `0`.
 
     Args:
         completion_logps (`torch.Tensor`):
@@ -56,25 +91,21 @@ def completion_log_perplexity(completion_logps: torch.Tensor, mask: torch.Tensor
             Mask of shape `(B, T)`; non-zero entries mark valid tokens.
 
     Returns:
-        `torch.Tensor`: Log-perplexities of shape `(B,)` in `float32`. A completion without valid tokens gets `0`.
+        `torch.Tensor`: Log-perplexities of shape `(B,)` in `float32`. A completion without a valid token with a
+        finite log-probability gets `0`.
 
     Examples:
     ```python
-    >>> logps = torch.tensor([[-1.0, -3.0, 0.0], [-0.5, -0.5, -2.0]])
-    >>> mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    >>> logps = torch.tensor([[-1.0, -3.0, 0.0], [-0.5, -0.5, -2.0], [-1.0, float("-inf"), -2.0]])
+    >>> mask = torch.tensor([[1, 1, 0], [1, 1, 1], [1, 1, 1]])
     >>> completion_log_perplexity(logps, mask)
-    tensor([2., 1.])
+    tensor([2.0000, 1.0000, 1.5000])
     ```
     """
-    if completion_logps.dim() != 2 or completion_logps.shape != mask.shape:
-        raise ValueError(
-            f"`completion_logps` and `mask` must have the same shape (B, T), got {tuple(completion_logps.shape)} "
-            f"and {tuple(mask.shape)}."
-        )
-    valid = mask != 0
-    # `where` rather than a product: padding positions may hold -inf or NaN, and -inf * 0 is NaN.
-    logps = torch.where(valid, completion_logps.detach().float(), 0.0)
-    counts = valid.sum(dim=-1).clamp(min=1)
+    finite = finite_token_mask(completion_logps, mask)
+    # `where` rather than a product: padding and filtered positions may hold -inf or NaN, and -inf * 0 is NaN.
+    logps = torch.where(finite, completion_logps.detach().float(), 0.0)
+    counts = finite.sum(dim=-1).clamp(min=1)
     return -logps.sum(dim=-1) / counts
 
 
@@ -101,9 +132,10 @@ def ppl_advantage_weights(
     Precise definition of the group statistics:
 
     - The completions of one prompt are consecutive: rows `[k * G, (k + 1) * G)` form group `k`.
-    - A completion without valid tokens has no perplexity: it is left out of the statistics and gets `w = 0` (as if
-      its log-perplexity were the group mean), hence a factor of exactly 1. A group with no valid completion at all
-      gets factors of 1.
+    - A completion's log-perplexity is the mean over its valid tokens with a finite log-probability
+      ([`completion_log_perplexity`]). A completion without such tokens has no perplexity: it is left out of the
+      statistics and gets `w = 0` (as if its log-perplexity were the group mean), hence a factor of exactly 1. A
+      group with no valid completion at all gets factors of 1.
     - With `exclude_outliers=True`, the quartiles \\(Q_1, Q_3\\) of the group's log-perplexities (valid completions
       only) are computed with `torch.quantile`'s default linear interpolation, and values outside
       \\([Q_1 - 1.5\,\mathrm{IQR}, Q_3 + 1.5\,\mathrm{IQR}]\\) are left out of \\(\mu\\) and \\(\sigma\\). The
@@ -154,7 +186,7 @@ def ppl_advantage_weights(
         )
 
     x = lnppl.view(-1, num_generations)  # (num_groups, G)
-    valid = (mask != 0).any(dim=-1).view(-1, num_generations)
+    valid = finite_token_mask(completion_logps, mask).any(dim=-1).view(-1, num_generations)
 
     kept = valid
     if exclude_outliers:

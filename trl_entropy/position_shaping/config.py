@@ -35,10 +35,14 @@ class PositionShapingGRPOConfig(GRPOConfig):
             Cap of the bonus as a fraction of `|A_t|` (authors' code); `None` disables the cap.
         position_schedule (`str`, *optional*, defaults to `"fixed"`):
             When the bonus acts: `"fixed"` from `position_start_step` for `position_num_steps` steps (the paper:
-            step 200 for 100 steps), `"auto"` from the step the stage detector declares the plateau, for
-            `position_num_steps` steps, `"always"` at every step.
+            step 200 for 100 steps, i.e. steps 200 to 299), `"auto"` for `position_num_steps` steps from the
+            optimizer step after the one at which the stage detector declares the plateau (its `declared_step`, not
+            the earlier `plateau_step`, so the window is not shortened by `stage_patience`), `"always"` at every
+            step. Steps are numbered as in the log history, as for `position_start_step`.
         position_start_step (`int`, *optional*, defaults to `200`):
-            First optimizer step of the fixed schedule.
+            First optimizer step of the fixed schedule, `>= 1`. Steps are numbered as in the log history (the `step`
+            of `trainer.state.log_history`, 1-based: the optimizer step trained while `state.global_step == g` is
+            step `g + 1`), so `200` with `position_num_steps=100` acts on steps 200 to 299.
         position_num_steps (`int` or `None`, *optional*, defaults to `100`):
             Number of steps the bonus acts in the fixed and automatic schedules; `None` until the end of training.
         stage_window (`int`, *optional*, defaults to `50`):
@@ -67,11 +71,18 @@ class PositionShapingGRPOConfig(GRPOConfig):
         default="fixed",
         metadata={
             "help": "When the bonus acts: fixed (position_start_step for position_num_steps steps, the paper), auto "
-            "(from the plateau the stage detector declares), always.",
+            "(position_num_steps steps from the step after the one at which the stage detector declares the plateau), "
+            "always.",
             "choices": list(POSITION_SCHEDULES),
         },
     )
-    position_start_step: int = field(default=200, metadata={"help": "First step of the fixed schedule (paper: 200)."})
+    position_start_step: int = field(
+        default=200,
+        metadata={
+            "help": "First step of the fixed schedule (paper: 200), >= 1, numbered as the log history numbers steps "
+            "(1-based): 200 with position_num_steps 100 acts on steps 200-299."
+        },
+    )
     position_num_steps: int | None = field(
         default=100, metadata={"help": "Steps the bonus acts (paper: 100); None: until the end of training."}
     )
@@ -111,7 +122,8 @@ def check_position_params(gamma, direction, scale, center, cap, schedule, start_
     check_position_advantage_params(gamma, direction, scale, center, cap, prefix="position_")
     if schedule not in POSITION_SCHEDULES:
         raise ValueError(f"`position_schedule` must be one of {', '.join(POSITION_SCHEDULES)}, got {schedule!r}.")
-    if start_step < 0:
-        raise ValueError(f"`position_start_step` must be >= 0 (valid range: [0, inf)), got {start_step}.")
+    if start_step < 1:
+        # Steps are 1-based, as the log history numbers them: there is no step 0.
+        raise ValueError(f"`position_start_step` must be >= 1 (valid range: [1, inf)), got {start_step}.")
     if num_steps is not None and num_steps < 1:
         raise ValueError(f"`position_num_steps` must be >= 1 or None (valid range: [1, inf)), got {num_steps}.")

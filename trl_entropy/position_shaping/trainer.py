@@ -45,22 +45,33 @@ class PositionShaper(AdvantageShaper):
         )  # fmt: skip
 
     def first_step(self, trainer) -> int | None:
-        """First optimizer step (0-based, as `state.global_step` counts before the step) with the bonus on."""
+        """
+        First optimizer step with the bonus on, numbered as the log history numbers steps (1-based: the step trained
+        while `state.global_step == g` is logged as step `g + 1`), or `None` before the `auto` schedule starts.
+        """
         if self.schedule == "always":
-            return 0
+            return 1
         if self.schedule == "fixed":
             return self.start_step
-        # `plateau_step` is where the plateau condition started to hold; the detector declares it `stage_patience - 1`
-        # observations later, so the bonus effectively starts at the declaration and ends `num_steps` after
-        # `plateau_step`.
-        return trainer.stage_detector.plateau_step
+        # The window starts at the declaration, not at `plateau_step` (the start of the flat run, `stage_patience - 1`
+        # observations earlier), so that it lasts `num_steps` whatever the patience. The detector observes logged step
+        # `D` after that step's loss passes, so the first step that can act on it is the next one, `D + 1`.
+        declared = trainer.stage_detector.declared_step
+        return None if declared is None else declared + 1
+
+    def current_step(self, trainer) -> int:
+        """The optimizer step being trained, as the log history numbers it: `state.global_step` (updates done) + 1."""
+        return trainer.state.global_step + 1
 
     def is_active(self, trainer) -> bool:
-        """Whether the bonus acts at the current optimizer step; a pure function of the step and the saved detector."""
+        """
+        Whether the bonus acts at the current optimizer step `s` (1-based, as logged): `first <= s < first +
+        num_steps`. A pure function of the step and the saved detector, so a resumed run continues the same schedule.
+        """
         first = self.first_step(trainer)
         if first is None:
             return False
-        step = trainer.state.global_step
+        step = self.current_step(trainer)
         if self.schedule == "always" or self.num_steps is None:
             return step >= first
         return first <= step < first + self.num_steps
@@ -89,7 +100,8 @@ class PositionShapingGRPOTrainer(EntropyGRPOTrainer):
     While the schedule is active, token `t` at relative position `l_t` gets `b_t = gamma * sigmoid(d * m * (l_t -
     c))` added with the sign of its advantage, capped at `cap * |A_t|`: later tokens of correct completions are
     reinforced more, later tokens of incorrect ones penalised more. Schedules: `"fixed"` (the paper: step 200 for 100
-    steps), `"auto"` (from the plateau the stage detector declares), `"always"`.
+    steps, i.e. logged steps 200-299), `"auto"` (`position_num_steps` steps from the one after the stage detector's
+    declaration of the plateau), `"always"`. Steps are numbered as the log history numbers them (1-based).
 
     Logged per step: `entropy/position_active`, `entropy/position_bonus_mean` (mean `|A' - A|` over valid tokens),
     and the detector's `entropy/stage`, `entropy/plateau_step`. A drop-in for [`~trl.GRPOTrainer`].

@@ -9,6 +9,7 @@ from ..entropy_grpo_trainer import EntropyGRPOTrainer, loss_mask
 from ..functional.ppl_shaping import (
     check_ppl_advantage_params,
     completion_log_perplexity,
+    finite_token_mask,
     ppl_advantage_weights,
     ppl_shaped_advantages,
 )
@@ -40,12 +41,15 @@ class PPLShaper(AdvantageShaper):
     Multiplies each completion's advantage by `1 - alpha * z(lnPPL)`, the z-score taken over all completions of its
     prompt (on every process).
 
-    Rollout log-probs come, in this order of preference, from vLLM's sampling log-probs, from TRL's
-    `old_per_token_logps`, or, when TRL computed neither (its on-policy default), from the loss pass itself: with
+    Rollout log-probs come, in this order of preference, from TRL's `old_per_token_logps` (the rollout policy's
+    full-distribution log-probs), from vLLM's sampling log-probs (`sampling_per_token_logps`, taken after top-p /
+    top-k filtering, so possibly `-inf` or NaN at a token), or, when TRL computed neither (its on-policy default),
+    from the loss pass itself: with
     `steps_per_generation == 1` the whole generated batch goes through one loss pass whose detached log-probs are the
     rollout policy's, so the weights cost nothing. Otherwise (`steps_per_generation > 1` without old log-probs) the
     groups are spread over several passes, and one extra no-gradient forward over the generated batch is run at
-    generation time, the same forward TRL runs for `old_per_token_logps`.
+    generation time, the same forward TRL runs for `old_per_token_logps`. Tokens with a non-finite log-prob are left
+    out of their completion's lnPPL mean ([`~trl_entropy.functional.finite_token_mask`]).
     """
 
     name = "ppl"
@@ -79,9 +83,10 @@ class PPLShaper(AdvantageShaper):
 
     def on_generation(self, trainer, batch: dict[str, Any], mode: str) -> None:
         mask = loss_mask(batch)
-        logps = batch.get("sampling_per_token_logps")
+        # TRL's old log-probs first: vLLM's sampling log-probs are taken after top-p / top-k filtering.
+        logps = batch.get("old_per_token_logps")
         if logps is None:
-            logps = batch.get("old_per_token_logps")
+            logps = batch.get("sampling_per_token_logps")
         local_size = batch["completion_ids"].size(0)
         if logps is None:
             if mode == "eval" or trainer.args.steps_per_generation == 1:
@@ -91,8 +96,10 @@ class PPLShaper(AdvantageShaper):
                 batch[INDEX_KEY] = torch.arange(start, start + local_size, device=mask.device)
                 return
             logps = self._rollout_logps(trainer, batch)
-        log_ppl = completion_log_perplexity(torch.nan_to_num(logps), mask)
-        valid = mask.sum(dim=1) > 0
+        # Non-finite log-probs are left out of each completion's mean (not zeroed), and a completion without a finite
+        # one has no lnPPL: it stays out of its group's statistics and gets weight 1.
+        log_ppl = completion_log_perplexity(logps, mask)
+        valid = finite_token_mask(logps, mask).any(dim=1)
         num_generations = trainer.num_generations if mode == "train" else trainer.num_generations_eval
         weights = self._global_weights(
             trainer.accelerator.gather(log_ppl), trainer.accelerator.gather(valid), num_generations
@@ -131,7 +138,7 @@ class PPLShaper(AdvantageShaper):
         if INDEX_KEY not in inputs:
             raise RuntimeError("PPL shaping found neither weights nor completion indices in the batch.")
         log_ppl = completion_log_perplexity(per_token_logps, mask)
-        valid = mask.sum(dim=1) > 0
+        valid = finite_token_mask(per_token_logps, mask).any(dim=1)
         index = inputs[INDEX_KEY]
         accelerator = trainer.accelerator
         all_log_ppl, all_valid, all_index = (
