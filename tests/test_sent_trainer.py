@@ -92,6 +92,8 @@ def test_default_is_two_updates_per_generation(overrides, steps_per_generation, 
     assert args.generation_batch_size == 16 * steps_per_generation
     plain = GRPOConfig(**cpu_grpo_kwargs(tmp_path, per_device_train_batch_size=16, num_generations=8))
     assert plain.steps_per_generation == plain.gradient_accumulation_steps == 1
+    help_text = SENTGRPOConfig.__dataclass_fields__["steps_per_generation"].metadata["help"]
+    assert "`2 * gradient_accumulation_steps`" in help_text  # what `trl-entropy train --method sent --help` says
 
 
 def test_init_minimal(prompt_dataset, tmp_path, monkeypatch):

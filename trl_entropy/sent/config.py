@@ -66,6 +66,14 @@ class SENTGRPOConfig(GRPOConfig):
             `False` trains without the token KL (the curriculum alone); the selection is still logged.
     """
 
+    # TRL's field, with SENT's default (set in `__post_init__`).
+    steps_per_generation: int | None = field(
+        default=None,
+        metadata={
+            "help": "Number of steps per generation. If `None` (and `generation_batch_size` is `None`), it defaults "
+            "to `2 * gradient_accumulation_steps` (SENT's authors; TRL's GRPOConfig: `gradient_accumulation_steps`)."
+        },
+    )
     sent_low_entropy_share: float = field(
         default=0.8, metadata={"help": "Share of valid tokens, lowest entropy first, the KL may constrain; (0, 1]."}
     )
