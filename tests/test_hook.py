@@ -1,6 +1,7 @@
 # Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
 """The `EntropyGRPOTrainer` hook: shaped advantages reach TRL's loss unchanged, for every loss type."""
 
+import copy
 import math
 import zlib
 
@@ -116,6 +117,40 @@ def test_default_hooks_equal_plain_grpo(tiny_model, tokenizer, prompt_dataset, t
     torch.testing.assert_close(
         trainer.compute_loss(trainer.model, inputs), GRPOTrainer._compute_loss(trainer, trainer.model, inputs)
     )
+
+
+@pytest.mark.parametrize("stray_forward", ["another_model", "without_entropies", "without_entropies_positional"])
+def test_a_forward_before_the_policy_forward_is_refused(
+    stray_forward, tiny_model, tokenizer, prompt_dataset, tmp_path, monkeypatch
+):
+    # A TRL whose `_compute_loss` ran another forward before the policy's (a reference model, or log-probs without
+    # entropies) must fail loudly, not have the hook shape and penalise the wrong tensors.
+    trainer = make_trainer(RecordingTrainer, tiny_model, tokenizer, prompt_dataset, tmp_path)
+    inputs = first_batch(trainer)
+    reference = copy.deepcopy(trainer.model)
+    trl_compute_loss = GRPOTrainer._compute_loss
+
+    def compute_loss_with_a_stray_forward(self, model, inputs):
+        input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
+        attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
+        logits_to_keep = inputs["completion_ids"].size(1)
+        with torch.no_grad():
+            if stray_forward == "another_model":
+                self._get_per_token_logps_and_entropies(
+                    reference, input_ids, attention_mask, logits_to_keep, compute_entropy=True
+                )
+            elif stray_forward == "without_entropies":
+                self._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep)
+            else:  # batch_size, compute_entropy given positionally
+                self._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep, None, False)
+        return trl_compute_loss(self, model, inputs)
+
+    monkeypatch.setattr(GRPOTrainer, "_compute_loss", compute_loss_with_a_stray_forward)
+    expected = "another model" if stray_forward == "another_model" else "compute_entropy=False"
+    with pytest.raises(RuntimeError, match=rf"compute_entropy=True on the trained model.*{expected}.*trl==1\.16\.0"):
+        trainer.compute_loss(trainer.model, inputs)
+    assert not trainer.received  # nothing was shaped
+    assert trainer._loss_pass is None
 
 
 def test_fused_lm_head_stays_on(tiny_model, tokenizer, prompt_dataset, tmp_path):

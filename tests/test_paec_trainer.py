@@ -4,9 +4,11 @@ resume."""
 
 import json
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
+from accelerate import Accelerator
 from conftest import completion_logits, cpu_grpo_kwargs, first_batch
 from trl import GRPOConfig, GRPOTrainer
 
@@ -156,6 +158,31 @@ def test_plain_grpo_config_uses_paec_defaults(tokenizer, prompt_dataset, tmp_pat
     assert trainer.method_hyperparameters() == {
         name: field.default for name, field in PAECGRPOConfig.__dataclass_fields__.items() if name.startswith("paec_")
     }
+
+
+@pytest.mark.parametrize("fsdp_version", [1, 2])
+def test_fsdp1_is_refused(fsdp_version, tokenizer, prompt_dataset, tmp_path, monkeypatch):
+    # The statistics read the LM head's weight after the forward, which FSDP1 has resharded by then (FSDP2 leaves a
+    # DTensor, gathered with full_tensor()). No FSDP on a CPU: give the accelerator the plugin accelerate would set.
+    accelerator_init = Accelerator.__init__
+
+    def init_with_fsdp_plugin(self, *args, **kwargs):
+        accelerator_init(self, *args, **kwargs)
+        plugin = SimpleNamespace(
+            fsdp_version=fsdp_version, activation_checkpointing=False, state_dict_type="FULL_STATE_DICT"
+        )
+        # accelerate sets it only under FSDP; the state is shared: removed again after the test
+        monkeypatch.setattr(self.state, "fsdp_plugin", plugin, raising=False)
+
+    monkeypatch.setattr(Accelerator, "__init__", init_with_fsdp_plugin)
+    if fsdp_version == 1:
+        with pytest.raises(ValueError, match=r"PAEC.*FSDP1.*`fsdp_version: 2`.*DDP.*DeepSpeed") as refusal:
+            make(tokenizer, prompt_dataset, tmp_path)
+        # As soon as the accelerator exists, before GRPOTrainer goes on (reference model, vLLM).
+        assert "create_accelerator_and_postprocess" in {entry.name for entry in refusal.traceback}
+    else:
+        trainer = make(tokenizer, prompt_dataset, tmp_path)
+        assert trainer.accelerator.state.fsdp_plugin.fsdp_version == 2
 
 
 def test_config_errors_name_the_field():

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import transformers.training_args
 from conftest import completion_logits, cpu_grpo_kwargs, first_batch
 from trl import GRPOConfig, GRPOTrainer
 
@@ -42,11 +43,16 @@ def reference_forward(trainer, inputs):
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("config_class", [SENTGRPOConfig, GRPOConfig])
-def test_fully_on_policy_kl_is_refused(config_class, tokenizer, prompt_dataset, tmp_path):
-    # TRL's defaults: one iteration, steps_per_generation = gradient_accumulation_steps: p_old = p at every update.
+@pytest.mark.parametrize(
+    "config_class, overrides",
+    [(GRPOConfig, {}), (SENTGRPOConfig, {"steps_per_generation": 1}), (SENTGRPOConfig, {"generation_batch_size": 16})],
+    ids=["GRPOConfig-defaults", "SENTGRPOConfig-steps_per_generation", "SENTGRPOConfig-generation_batch_size"],
+)
+def test_fully_on_policy_kl_is_refused(config_class, overrides, tokenizer, prompt_dataset, tmp_path):
+    # TRL's defaults (a plain GRPOConfig keeps them), or a SENTGRPOConfig set explicitly to one update per generation:
+    # one iteration, steps_per_generation = gradient_accumulation_steps: p_old = p at every update.
     with pytest.raises(ValueError, match=r"num_iterations > 1.*steps_per_generation.*sent_kl_target='ref'"):
-        make(tokenizer, prompt_dataset, tmp_path, config_class=config_class)
+        make(tokenizer, prompt_dataset, tmp_path, config_class=config_class, **overrides)
     # Also with accumulation: 4 micro-batches per step, 2 per generation, still every update on-policy.
     with pytest.raises(ValueError, match="every update on-policy"):
         make(tokenizer, prompt_dataset, tmp_path, gradient_accumulation_steps=4, steps_per_generation=2)
@@ -65,6 +71,43 @@ def test_fully_on_policy_kl_is_refused(config_class, tokenizer, prompt_dataset, 
 def test_settings_where_the_kl_acts_are_accepted(overrides, tokenizer, prompt_dataset, tmp_path):
     trainer = make(tokenizer, prompt_dataset, tmp_path, **overrides)
     assert trainer.sent["sent_kl_coef"] == 0.1
+
+
+@pytest.mark.parametrize(
+    "overrides, steps_per_generation",
+    [
+        ({}, 2),
+        ({"gradient_accumulation_steps": 3}, 6),
+        ({"num_iterations": 2}, 2),
+        ({"steps_per_generation": 1}, 1),
+        ({"steps_per_generation": 3}, 3),
+        ({"generation_batch_size": 48}, 3),
+    ],
+)
+def test_default_is_two_updates_per_generation(overrides, steps_per_generation, tmp_path):
+    # The authors' setting (batch 256, mini-batch 128) unless the user sets steps_per_generation or
+    # generation_batch_size; TRL's GRPOConfig would give steps_per_generation = gradient_accumulation_steps.
+    args = SENTGRPOConfig(**cpu_grpo_kwargs(tmp_path, per_device_train_batch_size=16, num_generations=8, **overrides))
+    assert args.steps_per_generation == steps_per_generation
+    assert args.generation_batch_size == 16 * steps_per_generation
+    plain = GRPOConfig(**cpu_grpo_kwargs(tmp_path, per_device_train_batch_size=16, num_generations=8))
+    assert plain.steps_per_generation == plain.gradient_accumulation_steps == 1
+    help_text = SENTGRPOConfig.__dataclass_fields__["steps_per_generation"].metadata["help"]
+    assert "`2 * gradient_accumulation_steps`" in help_text  # what `trl-entropy train --method sent --help` says
+
+
+def test_init_minimal(prompt_dataset, tmp_path, monkeypatch):
+    # TRL's `test_init_minimal`: only a model, a reward function and a dataset. The trainer builds its own
+    # SENTGRPOConfig, whose defaults make the token KL act (two updates per generation), so it is not refused.
+    monkeypatch.chdir(tmp_path)  # the default output_dir is relative to the working directory
+    # GRPOConfig defaults to bf16=True, which TrainingArguments refuses without a GPU: pretend bf16 is supported.
+    monkeypatch.setattr(transformers.training_args, "is_torch_bf16_gpu_available", lambda: True)
+    trainer = SENTGRPOTrainer(load_tiny_policy()[0], countdown_reward, train_dataset=prompt_dataset)
+    assert type(trainer.args) is SENTGRPOConfig
+    assert trainer.args.num_iterations == 1
+    assert trainer.args.steps_per_generation == 2 * trainer.args.gradient_accumulation_steps
+    assert trainer.args.output_dir.endswith("-SENT-GRPO")
+    assert trainer.sent["sent_kl_target"] == "old" and trainer.sent["sent_use_kl"]
 
 
 def test_reference_kl_needs_beta(tokenizer, prompt_dataset, tmp_path):

@@ -5,7 +5,8 @@ TRL 1.16's `GRPOTrainer._compute_loss` runs the policy forward through `_get_per
 afterwards reads `inputs["advantages"]`. This module uses exactly that order and nothing else of the loss code:
 
 1. `_compute_loss` hands TRL a *shallow copy* of the buffered batch, so nothing written into it survives the call;
-2. `_get_per_token_logps_and_entropies` is intercepted on its first call inside that loss pass: the per-token
+2. `_get_per_token_logps_and_entropies` is intercepted on its first call inside that loss pass, which must be the
+   policy forward (`compute_entropy=True` on the model being trained; anything else raises): the per-token
    log-probs and entropies of that very forward are given, detached, to `shape_advantages`, and its result replaces
    `advantages` in the copy before TRL reads it;
 3. after TRL's loss is computed, `extra_loss` sees the same log-probs and entropies *with* gradient and its value is
@@ -61,6 +62,8 @@ METRIC_PREFIX = "entropy/"
 COMPLETION_REWARDS_KEY = "trl_entropy_completion_rewards"
 # GRPOTrainer.__init__'s parameters after (self, model, reward_funcs, args), in order.
 _GRPO_INIT_PARAMETERS_AFTER_ARGS = tuple(inspect.signature(GRPOTrainer.__init__).parameters)[4:]
+# TRL's forward, whose arguments identify the policy forward of a loss pass (`compute_entropy=True`).
+_LOGPS_SIGNATURE = inspect.signature(GRPOTrainer._get_per_token_logps_and_entropies)
 
 
 @dataclass
@@ -68,6 +71,8 @@ class _LossPass:
     """State of one call of `_compute_loss`; lives only for that call."""
 
     inputs: dict[str, Any]
+    # the model `_compute_loss` was given (the trained model, possibly wrapped); None: `self.model`
+    model: Any = None
     forward_seen: bool = False
     per_token_logps: torch.Tensor | None = None
     entropies: torch.Tensor | None = None
@@ -298,7 +303,7 @@ class EntropyGRPOTrainer(GRPOTrainer):
     def _compute_loss(self, model, inputs):
         # A shallow copy: TRL reuses the buffered batch across iterations and accumulation steps, and shaped
         # advantages written into the copy must not reach the next pass.
-        with self._open_loss_pass(inputs) as loss_pass:
+        with self._open_loss_pass(inputs, model) as loss_pass:
             loss = super()._compute_loss(model, loss_pass.inputs)
             if not loss_pass.forward_seen:
                 raise RuntimeError(
@@ -314,10 +319,10 @@ class EntropyGRPOTrainer(GRPOTrainer):
         return loss
 
     @contextlib.contextmanager
-    def _open_loss_pass(self, inputs: dict[str, Any]):
-        """The state of one loss pass (on a shallow copy of `inputs`), open for `log_metric` while the block runs;
-        its metrics are reduced across processes and logged when the block completes."""
-        loss_pass = _LossPass(inputs=dict(inputs))
+    def _open_loss_pass(self, inputs: dict[str, Any], model=None):
+        """The state of one loss pass (on a shallow copy of `inputs`, for the trained `model`), open for `log_metric`
+        while the block runs; its metrics are reduced across processes and logged when the block completes."""
+        loss_pass = _LossPass(inputs=dict(inputs), model=model)
         self._loss_pass = loss_pass
         try:
             yield loss_pass
@@ -330,6 +335,8 @@ class EntropyGRPOTrainer(GRPOTrainer):
         # Only the first forward of a loss pass is the policy forward; the generation-time forwards (old and
         # reference log-probs) run outside `_compute_loss` and are left alone.
         policy_forward = loss_pass is not None and not loss_pass.forward_seen
+        if policy_forward:
+            self._check_policy_forward(loss_pass, model, args, kwargs)
         captured = []
         hook = None
         analysis = self._analysis_callback_for_step() if policy_forward else None
@@ -372,6 +379,30 @@ class EntropyGRPOTrainer(GRPOTrainer):
             if analysis is not None:
                 self._feed_analysis(analysis, loss_pass)  # after shaping: the advantages the loss uses
         return per_token_logps, entropies, aux_loss
+
+    def _check_policy_forward(self, loss_pass: _LossPass, model, args, kwargs) -> None:
+        """Raise unless this call, the first of the loss pass, is the policy forward TRL 1.16's `_compute_loss` makes:
+        `compute_entropy=True` on the model being trained. A TRL that ran another forward first (a reference model,
+        log-probs without entropies) would otherwise have its tensors shaped and penalised as the policy's."""
+        try:
+            bound = _LOGPS_SIGNATURE.bind(self, model, *args, **kwargs)
+            bound.apply_defaults()
+            compute_entropy = bound.arguments["compute_entropy"]
+        except (TypeError, KeyError):
+            compute_entropy = kwargs.get("compute_entropy", False)
+        trained = loss_pass.model if loss_pass.model is not None else self.model
+        unwrap = self.accelerator.unwrap_model
+        is_trained = model is trained or model is self.model or unwrap(model) is unwrap(trained)
+        if compute_entropy and is_trained:
+            return
+        seen = "the trained model" if is_trained else f"another model ({type(unwrap(model)).__name__})"
+        raise RuntimeError(
+            f"{type(self).__name__} takes the first call of `_get_per_token_logps_and_entropies` inside "
+            "`GRPOTrainer._compute_loss` for the policy forward, expected with compute_entropy=True on the trained "
+            f"model ({type(unwrap(trained)).__name__}, the model passed to compute_loss), but saw "
+            f"compute_entropy={bool(compute_entropy)} on {seen}: this TRL runs another forward first. trl-entropy "
+            "supports trl==1.16.0 only."
+        )
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)

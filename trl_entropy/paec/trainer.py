@@ -36,6 +36,25 @@ PAPER_2606_08543 = {
 PAEC_FIELDS = tuple(name for name in PAECGRPOConfig.__dataclass_fields__ if name.startswith("paec_"))
 
 
+def is_fsdp1(accelerator) -> bool:
+    """Whether `accelerator` shards with FSDP version 1: accelerate's FSDP plugin, whose `fsdp_version` is 1 unless
+    set to 2 (accelerate sets `state.fsdp_plugin` only under FSDP)."""
+    plugin = getattr(accelerator.state, "fsdp_plugin", None)
+    return plugin is not None and getattr(plugin, "fsdp_version", 1) != 2
+
+
+def refuse_fsdp1(accelerator) -> None:
+    """Raise a `ValueError` under FSDP1, whose resharded LM head PAEC's statistics cannot read."""
+    if is_fsdp1(accelerator):
+        raise ValueError(
+            "PAEC (PAECGRPOTrainer) does not support FSDP1 (accelerate's FSDP plugin with fsdp_version 1, its "
+            "default when `fsdp_version` is not set): the decision statistics read the LM head's weight after the "
+            "forward, when FSDP1 has already resharded it. Use FSDP2 (`fsdp_version: 2` in the accelerate config, "
+            "as recipes/accelerate_configs/fsdp2.yaml; or `fsdp_config={'version': 2}`), DDP, or DeepSpeed (ZeRO-3 "
+            "gathers the head for the statistics)."
+        )
+
+
 class PAECAnchor(TrainerCallback, ExportableState):
     r"""
     PAEC's entropy anchor `H_0`: the masked mean entropy over the first `anchor_steps` optimizer steps.
@@ -96,7 +115,8 @@ class PAECGRPOTrainer(EntropyGRPOTrainer):
     are never regularised and the term is zero while masked entropy stays above the floor.
 
     A drop-in replacement for [`~trl.GRPOTrainer`]: same arguments; `args` may be a [`PAECGRPOConfig`] or any
-    [`~trl.GRPOConfig`] (then with the defaults of [`PAECGRPOConfig`]).
+    [`~trl.GRPOConfig`] (then with the defaults of [`PAECGRPOConfig`]). FSDP1 is refused at construction (the LM head
+    is read after the forward, resharded by then): use FSDP2, DDP or DeepSpeed.
 
     Logged per step under `entropy/` (exact means over all processes): `paec_masked_entropy`,
     `paec_unmasked_entropy`, `paec_floor`, `paec_penalty`, `paec_penalty_active` (share of micro-batches with a
@@ -111,6 +131,15 @@ class PAECGRPOTrainer(EntropyGRPOTrainer):
     _output_suffix = "PAEC-GRPO"
     capture_hidden_states = True
     _stateful_callback_attributes = (*EntropyGRPOTrainer._stateful_callback_attributes, "paec_anchor")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        refuse_fsdp1(self.accelerator)  # also here, should a Transformers release not call the method below
+
+    def create_accelerator_and_postprocess(self):
+        super().create_accelerator_and_postprocess()
+        # As soon as the accelerator exists: before TRL loads a reference model or starts vLLM.
+        refuse_fsdp1(self.accelerator)
 
     def build_stateful_callbacks(self, args) -> None:
         self.paec = {name: config_option(args, PAECGRPOConfig, name) for name in PAEC_FIELDS}

@@ -35,7 +35,10 @@ class SENTGRPOConfig(GRPOConfig):
     where advantage and log-prob covary most. The data side, the semantic-entropy curriculum, is the `train_dataset`:
     [`SemanticEntropyCurriculum`] (with `shuffle_dataset=False`).
 
-    Defaults are the authors' code (METHODS.md section 5).
+    Defaults are the authors' code (METHODS.md section 5), including their two optimizer steps per generation (batch
+    256, mini-batch 128): unless `steps_per_generation` or `generation_batch_size` is set, `steps_per_generation`
+    defaults to `2 * gradient_accumulation_steps` (TRL's [`~trl.GRPOConfig`]: `gradient_accumulation_steps`, every
+    update on-policy), so that the default `sent_kl_target="old"` acts. `num_iterations` keeps TRL's default, 1.
 
     Parameters:
         sent_low_entropy_share (`float`, *optional*, defaults to `0.8`):
@@ -52,7 +55,7 @@ class SENTGRPOConfig(GRPOConfig):
         sent_kl_target (`str`, *optional*, defaults to `"old"`):
             `"old"`: the authors' `|log p - log p_old|` against the policy that sampled the batch; it has no gradient
             when the update is fully on-policy, so it needs `num_iterations > 1` or `steps_per_generation` above
-            `gradient_accumulation_steps` (the trainer refuses otherwise). `"ref"`: TRL's `k3` KL estimate against the
+            `gradient_accumulation_steps` (the default here; the trainer refuses an on-policy setting). `"ref"`: TRL's `k3` KL estimate against the
             reference model, which acts on-policy too; needs `beta > 0` (TRL then loads the reference model and adds
             its own `beta` KL on every token).
         sent_cov_scope (`str`, *optional*, defaults to `"local"`):
@@ -63,6 +66,14 @@ class SENTGRPOConfig(GRPOConfig):
             `False` trains without the token KL (the curriculum alone); the selection is still logged.
     """
 
+    # TRL's field, with SENT's default (set in `__post_init__`).
+    steps_per_generation: int | None = field(
+        default=None,
+        metadata={
+            "help": "Number of steps per generation. If `None` (and `generation_batch_size` is `None`), it defaults "
+            "to `2 * gradient_accumulation_steps` (SENT's authors; TRL's GRPOConfig: `gradient_accumulation_steps`)."
+        },
+    )
     sent_low_entropy_share: float = field(
         default=0.8, metadata={"help": "Share of valid tokens, lowest entropy first, the KL may constrain; (0, 1]."}
     )
@@ -107,4 +118,9 @@ class SENTGRPOConfig(GRPOConfig):
             names=SENT_KL_FIELD_NAMES,
         )
         check_sent_options(self.sent_kl_target, self.sent_cov_scope)
+        if self.steps_per_generation is None and self.generation_batch_size is None:
+            # The authors' two optimizer steps per generation (batch 256, mini-batch 128), where TRL's GRPOConfig
+            # would take steps_per_generation = gradient_accumulation_steps (every update on-policy, so that
+            # |log p - log p_old| does nothing). Set before TRL derives generation_batch_size from it.
+            self.steps_per_generation = 2 * self.gradient_accumulation_steps
         super().__post_init__()

@@ -67,8 +67,10 @@ class SENTGRPOTrainer(EntropyGRPOTrainer):
     every update is on-policy: the trainer refuses that configuration and says how to make the term act. With
     `sent_kl_target="ref"`, `KL_t` is TRL's `k3` estimate against the reference model (needs `beta > 0`).
 
-    A drop-in replacement for [`~trl.GRPOTrainer`]: same arguments; `args` may be a [`SENTGRPOConfig`] or any
-    [`~trl.GRPOConfig`] (then with the defaults of [`SENTGRPOConfig`]).
+    A drop-in replacement for [`~trl.GRPOTrainer`]: same arguments. `args` may be a [`SENTGRPOConfig`] (built at its
+    defaults when `args` is omitted: two optimizer steps per generation, the authors', so the KL acts) or any
+    [`~trl.GRPOConfig`]; then the `sent_*` options take the defaults of [`SENTGRPOConfig`] but the batch settings stay
+    TRL's, and a plain `GRPOConfig` at TRL's defaults (every update on-policy) is refused like any on-policy setting.
 
     Logged per step under `entropy/` (exact means over all processes): `sent_kl_penalty` (the loss term),
     `sent_high_share` and `sent_low_share` (shares of valid tokens constrained at `high_mult * c` and
@@ -98,7 +100,8 @@ class SENTGRPOTrainer(EntropyGRPOTrainer):
             raise ValueError(
                 on_policy_refusal(args, "SENT's token KL with `sent_kl_target='old'`") + " (the authors: batch 256, "
                 "mini-batch 128, i.e. "
-                "`steps_per_generation = 2 * gradient_accumulation_steps`), or choose `sent_kl_target='ref'` (a KL to "
+                "`steps_per_generation = 2 * gradient_accumulation_steps`, SENTGRPOConfig's default when neither "
+                "`steps_per_generation` nor `generation_batch_size` is set), or choose `sent_kl_target='ref'` (a KL to "
                 "the reference model, which acts on-policy; needs `beta > 0`), or `sent_use_kl=False` (the "
                 "curriculum alone)."
             )
