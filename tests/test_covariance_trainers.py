@@ -78,6 +78,13 @@ def test_config_validation_names_the_field(config_class, field, value, message, 
         config_class(**cpu_grpo_kwargs(tmp_path), **{field: value})
 
 
+def test_kl_cov_defaults_to_two_updates_per_generation(tmp_path):
+    assert KLCovGRPOConfig(**cpu_grpo_kwargs(tmp_path)).steps_per_generation == 2
+    assert KLCovGRPOConfig(**cpu_grpo_kwargs(tmp_path, gradient_accumulation_steps=3)).steps_per_generation == 6
+    assert KLCovGRPOConfig(**cpu_grpo_kwargs(tmp_path, steps_per_generation=4)).steps_per_generation == 4
+    assert GRPOConfig(**cpu_grpo_kwargs(tmp_path)).steps_per_generation == 1  # TRL's own default is left alone
+
+
 def test_defaults_are_the_authors(tmp_path):
     clip = ClipCovGRPOConfig(**cpu_grpo_kwargs(tmp_path))
     assert (clip.clip_cov_ratio, clip.clip_cov_lb, clip.clip_cov_ub) == (0.0002, 1.0, 5.0)
@@ -86,10 +93,18 @@ def test_defaults_are_the_authors(tmp_path):
     assert (kl.kl_cov_ratio, kl.kl_cov_coef, kl.kl_cov_scope) == (0.002, 1.0, "per_micro_batch")
 
 
-@pytest.mark.parametrize("config_class", [KLCovGRPOConfig, GRPOConfig])
-def test_fully_on_policy_kl_cov_is_refused(config_class, tokenizer, prompt_dataset, tmp_path):
+@pytest.mark.parametrize(
+    "config_class, overrides",
+    [
+        (KLCovGRPOConfig, {"steps_per_generation": 1}),
+        (KLCovGRPOConfig, {"generation_batch_size": 16}),
+        (GRPOConfig, {}),
+    ],
+)
+def test_fully_on_policy_kl_cov_is_refused(config_class, overrides, tokenizer, prompt_dataset, tmp_path):
+    # explicit on-policy settings, and a plain GRPOConfig at TRL's defaults (steps_per_generation = accumulation)
     with pytest.raises(ValueError, match=r"every update on-policy.*num_iterations > 1.*steps_per_generation"):
-        make(KLCovGRPOTrainer, tokenizer, prompt_dataset, tmp_path, config_class=config_class)
+        make(KLCovGRPOTrainer, tokenizer, prompt_dataset, tmp_path, config_class=config_class, **overrides)
     with pytest.raises(ValueError, match="every update on-policy"):
         make(KLCovGRPOTrainer, tokenizer, prompt_dataset, tmp_path, gradient_accumulation_steps=4,
              steps_per_generation=2)  # fmt: skip

@@ -96,7 +96,10 @@ class KLCovGRPOConfig(GRPOConfig):
 
     The term is `|log p - log p_old|`, which has no gradient when every update is on-policy: it needs
     `num_iterations > 1` or `steps_per_generation` above `gradient_accumulation_steps` (the trainer refuses
-    otherwise).
+    otherwise). So unless `steps_per_generation` or `generation_batch_size` is set, `steps_per_generation` defaults
+    to `2 * gradient_accumulation_steps` here (TRL's [`~trl.GRPOConfig`]: `gradient_accumulation_steps`), the
+    fewest updates per generation with which the term acts; the authors' verl recipes take several mini-batch
+    updates per generated batch.
 
     Parameters:
         kl_cov_ratio (`float`, *optional*, defaults to `0.002`):
@@ -122,6 +125,10 @@ class KLCovGRPOConfig(GRPOConfig):
     def __post_init__(self):
         check_kl_cov_params(self.kl_cov_ratio, self.kl_cov_coef, prefix="kl_cov_")
         check_scope(self.kl_cov_scope, "kl_cov_scope")
+        if self.steps_per_generation is None and self.generation_batch_size is None:
+            # Set before TRL derives generation_batch_size from it; TRL's own default (= gradient_accumulation_steps)
+            # makes every update on-policy, where the penalty does nothing and the trainer refuses.
+            self.steps_per_generation = 2 * self.gradient_accumulation_steps
         super().__post_init__()
         if self.kl_cov_scope == "global":
             check_global_scope_layout(self, "kl_cov_scope")
