@@ -55,9 +55,9 @@ class SENTGRPOConfig(GRPOConfig):
         sent_kl_target (`str`, *optional*, defaults to `"old"`):
             `"old"`: the authors' `|log p - log p_old|` against the policy that sampled the batch; it has no gradient
             when the update is fully on-policy, so it needs `num_iterations > 1` or `steps_per_generation` above
-            `gradient_accumulation_steps` (the default here; the trainer refuses an on-policy setting). `"ref"`: TRL's `k3` KL estimate against the
-            reference model, which acts on-policy too; needs `beta > 0` (TRL then loads the reference model and adds
-            its own `beta` KL on every token).
+            `gradient_accumulation_steps` (the default here; the trainer refuses an on-policy setting). `"ref"`:
+            TRL's `k3` KL estimate against the reference model, which acts on-policy too; needs `beta > 0` (TRL then
+            loads the reference model and adds its own `beta` KL on every token).
         sent_cov_scope (`str`, *optional*, defaults to `"local"`):
             Where the low-entropy set and the covariance ranking are taken: `"local"`, on the micro-batch of each
             process (the authors' code); `"global"`, on the micro-batch of all processes together (the same
