@@ -180,6 +180,30 @@ def test_metric_flush_uses_sum_and_count(tiny_model, tokenizer, prompt_dataset, 
         trainer.log_metric("outside", 1.0, 1.0)
 
 
+def test_logged_method_means_are_exact_over_the_logging_window(tiny_model, tokenizer, prompt_dataset, tmp_path):
+    # Three loss passes in one logging window (accumulation or logging_steps > 1): 1 item of value 1, 3 items of
+    # value 5, nothing. The logged mean is over the 4 items (16 / 4 = 4), not the mean of the passes' means (3).
+    trainer = make_trainer(EntropyGRPOTrainer, tiny_model, tokenizer, prompt_dataset, tmp_path)
+    trainer.model.train()
+    for total, count in ((1.0, 1.0), (15.0, 3.0), (0.0, 0.0)):
+        loss_pass = _LossPass(inputs={})
+        trainer._loss_pass = loss_pass
+        trainer.log_metric("window_mean", total, count)
+        trainer._loss_pass = None
+        trainer._flush_method_metrics(loss_pass)
+    assert trainer._metrics["train"]["entropy/window_mean"][:2] == [1.0, 5.0]  # per pass, as before
+    trainer.log({})
+    assert trainer.state.log_history[-1]["entropy/window_mean"] == 4.0
+    # The next window starts from zero.
+    loss_pass = _LossPass(inputs={})
+    trainer._loss_pass = loss_pass
+    trainer.log_metric("window_mean", 2.0, 1.0)
+    trainer._loss_pass = None
+    trainer._flush_method_metrics(loss_pass)
+    trainer.log({})
+    assert trainer.state.log_history[-1]["entropy/window_mean"] == 2.0
+
+
 def test_shape_errors_are_reported(tiny_model, tokenizer, prompt_dataset, tmp_path):
     class BadTrainer(EntropyGRPOTrainer):
         def shape_advantages(self, advantages, per_token_logps, entropies, mask, inputs):

@@ -136,6 +136,9 @@ class EntropyGRPOTrainer(GRPOTrainer):
         if isinstance(kwargs.get("train_dataset"), SemanticEntropyCurriculum):
             SemanticEntropyCurriculum.check_training_args(args)  # a reshuffle would undo the curriculum
         self._loss_pass: _LossPass | None = None
+        # mode -> metric name -> [sum, count] over the current logging window, across processes: `log` reports their
+        # ratio (TRL's own `log` would average the per-pass means, unweighted).
+        self._method_metric_window: dict[str, dict[str, list[float]]] = {"train": {}, "eval": {}}
         self.advantage_shapers = self.build_shapers(args)
         # Watches reward and entropy at every optimizer step and declares the plateau (arXiv 2508.02260); a
         # stateful callback, so the Trainer saves it in `trainer_state.json` and restores it on resume.
@@ -228,9 +231,10 @@ class EntropyGRPOTrainer(GRPOTrainer):
         r"""
         Record a statistic of the current micro-batch as a `(sum, count)` pair; logged as `<prefix><name>`.
 
-        All pairs of a micro-batch are summed across processes in one collective at the end of the loss pass, so the
-        logged value is the exact mean over every counted item of every process (processes with more tokens weigh
-        more). Every process must record the same names in every pass (record a zero count when there is nothing to
+        All pairs of a micro-batch are summed across processes in one collective at the end of the loss pass and
+        summed again over the loss passes of the logging window, so the logged value is the exact mean over every
+        counted item of every process and every micro-batch since the last log (processes and micro-batches with more
+        tokens weigh more). Every process must record the same names in every pass (record a zero count when there is nothing to
         count); a mean over a zero total count is logged as NaN, which TRL leaves out of its averages.
 
         Args:
@@ -457,6 +461,11 @@ class EntropyGRPOTrainer(GRPOTrainer):
         return loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        mode = "train" if self.model.training else "eval"
+        # The method metrics of the window as one exact mean (TRL averages each list; a one-element list is exact).
+        for name, (total, count) in self._method_metric_window[mode].items():
+            self._metrics[mode][name] = [total / count if count > 0 else math.nan]
+        self._method_metric_window[mode] = {}
         if self.model.training and "reward" in self._metrics["train"]:
             self._metrics["train"][METRIC_PREFIX + "stage"].append(float(self.stage_detector.in_plateau))
             if self.stage_detector.plateau_step is not None:
@@ -641,8 +650,12 @@ class EntropyGRPOTrainer(GRPOTrainer):
         names = sorted(loss_pass.metrics)  # same order on every process
         local = torch.stack([torch.stack(loss_pass.metrics[name]) for name in names])  # (n, 2)
         totals = self.accelerator.reduce(local, reduction="sum").tolist()
+        window = self._method_metric_window[mode]
         for name, (total, count) in zip(names, totals, strict=True):
             self._metrics[mode][name].append(total / count if count > 0 else math.nan)
+            window_total = window.setdefault(name, [0.0, 0.0])
+            window_total[0] += total
+            window_total[1] += count
 
     # ------------------------------------------------------------------------------------------------------------
     # Model card
