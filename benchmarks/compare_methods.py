@@ -6,7 +6,9 @@
 
 Trains plain GRPO, the seed methods (entropy advantage, PPL and position shaping, PAEC, SENT in its two stages, PPO
 with and without the entropy advantage), Clip-Cov and KL-Cov, and TRL's entropy controls run as baselines (entropy
-regularisation, adaptive entropy control, the 80/20 high-entropy mask, CISPO) on the step-by-step countdown task,
+regularisation, adaptive entropy control, the 80/20 high-entropy mask, CISPO), and two ablations that switch on
+methods whose recipes do not act on this task in 150 steps (`position_always`, `paec_high_floor`), on the step-by-step
+countdown task,
 from their recipes in `recipes/tiny_steps/`, for each seed; evaluates every run and the starting policy with
 `trl-entropy eval --benchmark countdown-steps` (Acc@N, Maj@N, pass@k for k up to N, default N = 64); and writes:
 
@@ -14,7 +16,8 @@ from their recipes in `recipes/tiny_steps/`, for each seed; evaluates every run 
   evaluation, mean and standard deviation over seeds per method (`table`), every run (`runs`) and the seed-mean
   training curves (`curves`);
 - a Markdown table beside it (`.md`, mean ± std over seeds);
-- figures beside it: `_pass_at_k.png` (pass@k against k of every method, mean over seeds, and the starting policy)
+- figures beside it: `_pass_at_k.png` (pass@k against k of every method, mean over seeds, and the starting policy;
+  beside it, each method's difference to plain GRPO)
   and `_training_curves.png` (reward, entropy and response length `completions/mean_length` against the step, mean
   over seeds, from each run's `trainer_state.json`).
 
@@ -95,21 +98,39 @@ def plot(report: dict, prefix: str) -> list[str]:
     palette = plt.get_cmap("tab20").colors[::2] + plt.get_cmap("tab20").colors[1::2]
     colors = {variant: palette[index % len(palette)] for index, variant in enumerate(report["table"])}
     pass_at_k_path = prefix + "_pass_at_k.png"
-    fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    # Left: pass@k of every method; right: its difference to plain GRPO's (when GRPO ran), where methods that differ
+    # by a point or two are told apart.
+    reference = report["table"].get("grpo")
+    fig, axes = plt.subplots(1, 2 if reference else 1, figsize=(13.0 if reference else 7.5, 5.0), squeeze=False)
     base = report["base"]
     ks = pass_at_k_ks(base)
-    ax.plot(ks, [base[f"pass_at_{k}"] for k in ks], "k--", linewidth=1.5, label="starting policy")
+    title = f"countdown-steps, {report['settings']['eval_problems']} problems"
+    axes[0, 0].plot(ks, [base[f"pass_at_{k}"] for k in ks], "k--", linewidth=1.5, label="starting policy")
+    if reference:
+        reference_ks = pass_at_k_ks(reference)
+        grpo = {k: reference[f"pass_at_{k}"]["mean"] for k in reference_ks}
+        shared = [k for k in ks if k in grpo]
+        axes[0, 1].plot(shared, [base[f"pass_at_{k}"] - grpo[k] for k in shared], "k--", linewidth=1.5,
+                        label="starting policy")  # fmt: skip
+        axes[0, 1].axhline(0.0, color="grey", linewidth=0.8)
     for variant, row in report["table"].items():
         ks = pass_at_k_ks(row)
-        ax.plot(ks, [row[f"pass_at_{k}"]["mean"] for k in ks], marker="o", markersize=3, linewidth=1.0,
-                color=colors[variant], label=variant)  # fmt: skip
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(ks, [str(k) for k in ks])
-    ax.set_xlabel("k (samples per problem)")
-    ax.set_ylabel("pass@k (mean over seeds)")
-    ax.set_title(f"countdown-steps, {report['settings']['eval_problems']} problems")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+        means = [row[f"pass_at_{k}"]["mean"] for k in ks]
+        axes[0, 0].plot(ks, means, marker="o", markersize=3, linewidth=1.0, color=colors[variant], label=variant)
+        if reference and variant != "grpo":
+            shared = [k for k in ks if k in grpo]
+            axes[0, 1].plot(shared, [row[f"pass_at_{k}"]["mean"] - grpo[k] for k in shared], marker="o",
+                            markersize=3, linewidth=1.0, color=colors[variant], label=variant)  # fmt: skip
+    for ax, ylabel in zip(
+        axes[0], ("pass@k (mean over seeds)", "pass@k minus GRPO's (mean over seeds)"), strict=False
+    ):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.set_xlabel("k (samples per problem)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(pass_at_k_path, dpi=100)
     plt.close(fig)

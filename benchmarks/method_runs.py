@@ -51,7 +51,13 @@ BASELINES = {
     "high_entropy_mask": ["high_entropy_mask.yaml"],
     "cispo": ["cispo.yaml"],
 }
-VARIANTS = {**SEED_METHODS, **BASELINES}
+# Two seed methods whose recipes never act on this task in 150 steps (no plateau is declared; the entropy stays above
+# PAEC's floor), run again with the method switched on: ablations, labelled as such in docs/comparison.md.
+ACTING_VARIANTS = {
+    "position_always": ["position_always.yaml"],
+    "paec_high_floor": ["paec_high_floor.yaml"],
+}
+VARIANTS = {**SEED_METHODS, **BASELINES, **ACTING_VARIANTS}
 # log key -> result key, averaged over the last logged steps
 LOGGED = {
     "reward": "reward",

@@ -17,7 +17,7 @@ from trl_entropy.scripts.train import parse_args
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCHMARKS = os.path.join(REPO, "benchmarks")
 sys.path.insert(0, BENCHMARKS)
-from method_runs import BASELINES, RECIPES, SEED_METHODS, VARIANTS  # noqa: E402
+from method_runs import ACTING_VARIANTS, BASELINES, RECIPES, SEED_METHODS, VARIANTS  # noqa: E402
 
 
 def test_every_method_has_a_recipe():
@@ -25,8 +25,27 @@ def test_every_method_has_a_recipe():
         for recipe in recipes:
             raw = yaml.safe_load(open(os.path.join(RECIPES, recipe)))
             assert raw["dataset_name"] == "trl-entropy/countdown-steps", (variant, recipe)
-            # TRL's controls run as plain GRPO; every other variant is the method of its name.
-            assert raw["method"] == ("grpo" if variant not in METHODS else variant), (variant, recipe)
+            # TRL's controls run as plain GRPO; an ablation is the method it switches on; every other variant is the
+            # method of its name.
+            expected = ACTING_VARIANTS_METHODS.get(variant, "grpo" if variant not in METHODS else variant)
+            assert raw["method"] == expected, (variant, recipe)
+
+
+ACTING_VARIANTS_METHODS = {"position_always": "position", "paec_high_floor": "paec"}
+
+
+def test_acting_variants_switch_their_method_on():
+    assert set(ACTING_VARIANTS) == set(ACTING_VARIANTS_METHODS)
+    position = yaml.safe_load(open(os.path.join(RECIPES, "position_always.yaml")))
+    assert position["position_schedule"] == "always"
+    paec, recipe = (
+        yaml.safe_load(open(os.path.join(RECIPES, name))) for name in ("paec_high_floor.yaml", "paec.yaml")
+    )
+    assert paec["paec_rho_min"] == 0.95 > recipe["paec_rho_min"]
+    # otherwise the same run as the recipe
+    assert {k: v for k, v in paec.items() if k not in ("paec_rho_min", "output_dir")} == {
+        k: v for k, v in recipe.items() if k not in ("paec_rho_min", "output_dir")
+    }
 
 
 def test_every_registered_method_is_compared():
