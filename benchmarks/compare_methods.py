@@ -15,7 +15,8 @@ from their recipes in `recipes/tiny_steps/`, for each seed; evaluates every run 
 - the JSON report (`--output`, default `<runs-dir>/compare_methods.json`): settings, wall time, the starting policy's
   evaluation, mean and standard deviation over seeds per method (`table`), every run (`runs`) and the seed-mean
   training curves (`curves`);
-- a Markdown table beside it (`.md`, mean ± std over seeds);
+- a Markdown table beside it (`.md`, mean ± std over seeds), and a second one of each method's difference to plain
+  GRPO run with the same seed (`paired_differences` in the JSON: mean ± std over seeds of `method - grpo`);
 - figures beside it: `_pass_at_k.png` (pass@k against k of every method, mean over seeds, and the starting policy;
   beside it, each method's difference to plain GRPO)
   and `_training_curves.png` (reward, entropy and response length `completions/mean_length` against the step, mean
@@ -63,6 +64,47 @@ def table_columns(num_samples: int) -> list[tuple[str, str]]:
 def pass_at_k_ks(metrics: dict) -> list[int]:
     """The budgets k of the `pass_at_k` keys of an evaluation, in increasing order."""
     return sorted(int(key.rsplit("_", 1)[1]) for key in metrics if key.startswith("pass_at_"))
+
+
+PAIRED_COLUMNS = (("pass@1", "pass_at_1"), ("pass@16", "pass_at_16"), ("pass@64", "pass_at_64"),
+                  ("entropy", "entropy"), ("H decision", "entropy_decision"))  # fmt: skip
+
+
+def paired_differences(runs: list[dict], reference: str = "grpo") -> dict[str, dict[str, dict[str, float]]]:
+    """Per variant and figure, the mean and standard deviation over seeds of `variant - reference` with both runs of
+    the same seed (the same prompts in the same order and the same starting weights), which removes the part of the
+    seed noise the two runs share."""
+    by_seed = {(run["variant"], run["seed"]): run for run in runs}
+    differences = {}
+    for variant in dict.fromkeys(run["variant"] for run in runs):
+        if variant == reference:
+            continue
+        differences[variant] = {}
+        for _, key in PAIRED_COLUMNS:
+            values = [
+                run[key] - by_seed[(reference, seed)][key]
+                for (name, seed), run in by_seed.items()
+                if name == variant
+                and (reference, seed) in by_seed
+                and run.get(key) is not None
+                and by_seed[(reference, seed)].get(key) is not None
+            ]
+            if values:
+                std = statistics.stdev(values) if len(values) > 1 else math.nan
+                differences[variant][key] = {"mean": statistics.fmean(values), "std": std, "n": len(values)}
+    return differences
+
+
+def paired_table(differences: dict) -> str:
+    """Markdown: `mean ± std` over seeds of each paired difference to GRPO."""
+    lines = ["| variant | " + " | ".join(f"Δ {name}" for name, _ in PAIRED_COLUMNS) + " |"]
+    lines.append("| --- " * (len(PAIRED_COLUMNS) + 1) + "|")
+    for variant, row in differences.items():
+        cells = [
+            f"{row[key]['mean']:+.3f} ± {row[key]['std']:.3f}" if key in row else "-" for _, key in PAIRED_COLUMNS
+        ]
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def mean_curves(args) -> dict[str, dict[str, dict[str, list[float]]]]:
@@ -156,12 +198,17 @@ def main(argv: list[str] | None = None) -> dict:
         args.output = os.path.join(args.runs_dir, "compare_methods.json")
     report = run_all(args)
     report["curves"] = mean_curves(args)
+    report["paired_differences"] = paired_differences(report["runs"])
     text = markdown_table(report["table"], report["base"], table_columns(args.eval_samples))
     text += (
         f"\n\nMean ± std over seeds {', '.join(map(str, args.seeds))}; {args.max_steps} steps per run; "
         f"{args.eval_problems} problems x {args.eval_samples} samples; wall time {report['wall_minutes']:.1f} min "
         f"({args.jobs} jobs x {args.threads} thread(s))."
     )
+    if report["paired_differences"]:
+        text += "\n\nDifference to plain GRPO with the same seed (mean ± std over seeds):\n\n" + paired_table(
+            report["paired_differences"]
+        )
     print(text)
     prefix = os.path.splitext(args.output)[0]
     report["figures"] = [os.path.basename(path) for path in plot(report, prefix)]

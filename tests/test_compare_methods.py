@@ -96,3 +96,21 @@ def test_compare_methods_end_to_end(tmp_path):
     process = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert process.returncode == 0, process.stderr[-4000:]
     assert json.loads((tmp_path / "compare.json").read_text())["runs"] == report["runs"]
+
+
+def test_paired_differences_by_hand():
+    from compare_methods import paired_differences, paired_table
+
+    def run(variant, seed, pass_at_1, entropy=None):
+        return {"variant": variant, "seed": seed, "pass_at_1": pass_at_1, "entropy": entropy}
+
+    runs = [run("grpo", 1, 0.30, 0.2), run("grpo", 2, 0.40, 0.2), run("grpo", 3, 0.50, 0.2),
+            run("a", 1, 0.31, 0.3), run("a", 2, 0.43, None), run("a", 3, 0.52, 0.2), run("b", 9, 0.9)]  # fmt: skip
+    differences = paired_differences(runs)
+    # a - grpo per seed: 0.01, 0.03, 0.02 -> mean 0.02, sample std 0.01; entropy only where both have it
+    assert differences["a"]["pass_at_1"]["mean"] == pytest.approx(0.02)
+    assert differences["a"]["pass_at_1"]["std"] == pytest.approx(0.01)
+    assert differences["a"]["entropy"]["n"] == 2 and differences["a"]["entropy"]["mean"] == pytest.approx(0.05)
+    assert differences["b"] == {}  # no GRPO run with seed 9
+    assert "grpo" not in differences
+    assert "| a | +0.020 ± 0.010 | - | - | +0.050 ± 0.071 | - |" in paired_table(differences)
