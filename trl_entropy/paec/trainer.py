@@ -140,18 +140,24 @@ class PAECGRPOTrainer(OptimizerStepWindow, EntropyGRPOTrainer):
     GRPO with PAEC, position-aware entropy calibration ([PAEC: A Position-Aware Entropy Calibration Framework for LLM
     Reasoning via RLVR](https://huggingface.co/papers/2606.08543)).
 
-    In every loss pass, without gradient and from the same forward as TRL's loss:
+    Without gradient:
 
     1. at each completion position, the entropy of the renormalised nucleus and the top-2 log-prob gap, computed from
        the final hidden states through the LM head in tiles ([`~trl_entropy.functional.decision_statistics`]; never
        more than one tile of logits);
     2. the decision-sensitivity score, and a soft mask keeping about the top `1 - rho` share of valid positions (rank
-       among all valid positions of the micro-batch on every process);
+       among all valid positions of the optimizer step on every process; `paec_scope`, `paec_mask_scope`);
     3. the anchor `H_0`, the masked mean entropy over the first `paec_anchor_steps` optimizer steps.
 
     From then on the loss gets `beta * max(0, rho_min * H_0 - Hbar)^2`, `Hbar` the mask-weighted mean of the
-    per-token entropies of this micro-batch, with gradient through those entropies only: positions outside the mask
-    are never regularised and the term is zero while masked entropy stays above the floor.
+    per-token entropies of the optimizer step over all processes, with gradient through those entropies only:
+    positions outside the mask are never regularised and the term is zero while masked entropy stays above the floor.
+
+    With one micro-batch per optimizer step all of it comes from the loss pass's own forward. With gradient
+    accumulation (`paec_scope="step"`, the default) the scores of the step's micro-batches are computed once per
+    optimizer step, before its first loss pass, on a forward without gradient of each
+    ([`~trl_entropy.step_window.OptimizerStepWindow`]); `paec_scope="micro_batch"` takes the quantile and `Hbar` per
+    micro-batch instead, with no extra forward.
 
     A drop-in replacement for [`~trl.GRPOTrainer`]: same arguments; `args` may be a [`PAECGRPOConfig`] or any
     [`~trl.GRPOConfig`] (then with the defaults of [`PAECGRPOConfig`]). FSDP1 is refused at construction (the LM head
