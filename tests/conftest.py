@@ -110,12 +110,26 @@ def first_batch(trainer):
     return trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
 
 
-def completion_logits(trainer, inputs):
+def completion_logits(trainer, inputs, grad=False):
     """The (B, T, V) completion logits at the training temperature, from the model's ordinary forward (no fused
-    head): the reference the hooks' log-probs and entropies are checked against."""
+    head): the reference the hooks' log-probs and entropies are checked against; with gradient if `grad`."""
     input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
     attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
-    with torch.no_grad():
+    with torch.set_grad_enabled(grad):
         logits = trainer.model(input_ids=input_ids, attention_mask=attention_mask).logits
     num_positions = inputs["completion_ids"].size(1)
     return logits[:, -num_positions - 1 : -1].float() / trainer.temperature
+
+
+def stacked(tensors, width):
+    """Micro-batches `(B_i, T_i)` stacked into one hand-padded `(sum B_i, width)` batch (zeros on the right)."""
+    return torch.cat([torch.nn.functional.pad(tensor, (0, width - tensor.size(1))) for tensor in tensors])
+
+
+def step_batches(trainer):
+    """The micro-batches of the first optimizer step, with their loss-pass inputs, as TRL feeds them."""
+    inputs = [first_batch(trainer)]
+    for index in range(1, trainer.args.gradient_accumulation_steps):
+        trainer._step = index  # TRL's micro-batch counter, which `training_step` advances
+        inputs.append(trainer._prepare_inputs(None))  # from the buffer: no generation
+    return inputs

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from conftest import completion_logits, cpu_grpo_kwargs, first_batch
+from conftest import completion_logits, cpu_grpo_kwargs, first_batch, stacked, step_batches
 from trl import GRPOConfig, GRPOTrainer
 
 from trl_entropy import ClipCovGRPOConfig, ClipCovGRPOTrainer, KLCovGRPOConfig, KLCovGRPOTrainer
@@ -218,27 +218,13 @@ def test_kl_cov_loss_is_trl_loss_plus_the_term(tokenizer, prompt_dataset, tmp_pa
 )
 def test_global_scope_needs_whole_steps_per_generation(config_class, field, tmp_path):
     message = (
-        rf"`{field}='global'` selects over the 2 micro-batches of an optimizer step.*`steps_per_generation` \(3\) must "
+        rf"`{field}='global'` works over the 2 micro-batches of an optimizer step.*`steps_per_generation` \(3\) must "
         r"be a multiple of `gradient_accumulation_steps` \(2\)"
     )
     with pytest.raises(ValueError, match=message):
         config_class(
             **cpu_grpo_kwargs(tmp_path, gradient_accumulation_steps=2, steps_per_generation=3), **{field: "global"}
         )
-
-
-def stacked(tensors, width):
-    """Micro-batches `(B_i, T_i)` stacked into one hand-padded `(sum B_i, width)` batch (zeros on the right)."""
-    return torch.cat([torch.nn.functional.pad(tensor, (0, width - tensor.size(1))) for tensor in tensors])
-
-
-def step_batches(trainer):
-    """The micro-batches of the first optimizer step, with their loss-pass inputs, as TRL feeds them."""
-    inputs = [first_batch(trainer)]
-    for index in range(1, trainer.args.gradient_accumulation_steps):
-        trainer._step = index  # TRL's micro-batch counter, which `training_step` advances
-        inputs.append(trainer._prepare_inputs(None))  # from the buffer: no generation
-    return inputs
 
 
 def test_clip_cov_global_scope_selects_over_the_step(tokenizer, prompt_dataset, tmp_path, monkeypatch):
@@ -265,7 +251,7 @@ def test_clip_cov_global_scope_selects_over_the_step(tokenizer, prompt_dataset, 
         loss = trainer.compute_loss(trainer.model, batch)
         part = slice(rows, rows + masks[index].size(0))
         rows = part.stop
-        window_cov, window_selected = trainer.covariance_window[0][index], trainer.covariance_window[1][index]
+        window_cov, window_selected = trainer.step_window[0][index], trainer.step_window[1][index]
         torch.testing.assert_close(window_cov, cov[part, : masks[index].size(1)], rtol=1e-4, atol=1e-5)
         assert torch.equal(window_selected, selected[part, : masks[index].size(1)])
         zeroed = dict(batch)
@@ -301,7 +287,7 @@ def test_kl_cov_global_scope_selects_over_the_step(tokenizer, prompt_dataset, tm
         trl_loss = GRPOTrainer._compute_loss(trainer, trainer.model, batch)
         part = slice(rows, rows + masks[index].size(0))
         rows = part.stop
-        window_selected = trainer.covariance_window.selections[index]
+        window_selected = trainer.step_window.selections[index]
         assert torch.equal(window_selected, selected[part, : masks[index].size(1)])
         term = kl_cov_penalty(logps[index], batch["old_per_token_logps"], window_selected, coef=0.3) * masks[index]
         # TRL divides each micro-batch's loss by the accumulation steps; `compute_loss` does the same with the term

@@ -204,6 +204,33 @@ def test_paec_penalty_by_hand_and_zero_when_healthy():
     assert empty.item() == 0.0 and empty.requires_grad
 
 
+def test_paec_penalty_of_a_part_of_a_larger_set():
+    # The set: both rows above; each row is one part (a micro-batch, or a process). Hbar = 0.65 over the set.
+    entropies = torch.tensor([[1.0, 0.2, 0.6], [0.4, 2.0, 0.0]], requires_grad=True)
+    weights = torch.tensor([[1.0, 0.5, 0.0], [0.5, 0.0, 0.0]])
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0]])
+    whole = paec_penalty(entropies, weights, mask, floor=0.8, beta=2.0)
+    (expected,) = torch.autograd.grad(whole, entropies)
+    total, weight = (weights * entropies).sum().detach(), weights.sum()
+    for num_parts in (1, 2):
+        parts = [
+            paec_penalty(entropies[i : i + 1], weights[i : i + 1], mask[i : i + 1], floor=0.8, beta=2.0,
+                         step_total=total, step_weight=weight, num_parts=num_parts)
+            for i in range(2)
+        ]  # fmt: skip
+        # every part's value is the set's penalty; its gradient is num_parts times its share of the set's
+        assert [part.item() for part in parts] == pytest.approx([whole.item()] * 2, abs=1e-7)
+        (grad,) = torch.autograd.grad(sum(parts) / num_parts, entropies)
+        torch.testing.assert_close(grad, expected)
+    # a part without masked positions is the set's penalty with no gradient, still connected
+    empty = paec_penalty(entropies, torch.zeros(2, 3), mask, floor=0.8, beta=2.0, step_total=total,
+                         step_weight=weight, num_parts=2)  # fmt: skip
+    assert empty.item() == pytest.approx(whole.item()) and empty.requires_grad
+    assert (torch.autograd.grad(empty, entropies)[0] == 0).all()
+    with pytest.raises(ValueError, match="`step_total` and `step_weight` must be given together"):
+        paec_penalty(entropies, weights, mask, floor=0.8, beta=2.0, step_total=total)
+
+
 def test_parameter_checks_name_the_field():
     good = dict(
         top_p=0.95, entropy_weight=0.5, score_combination="geometric", entropy_normalization="vocab", rho=0.8,
@@ -222,6 +249,7 @@ def test_parameter_checks_name_the_field():
         "beta": (-1.0, "paec_beta"),
         "tile_size": (0, "paec_tile_size"),
         "mask_scope": ("world", "paec_mask_scope"),
+        "scope": ("epoch", "paec_scope"),
     }
     for name, (value, field) in bad.items():
         with pytest.raises(ValueError, match=f"`{field}` must .*got {value!r}"[:40]):

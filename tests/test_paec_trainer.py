@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from accelerate import Accelerator
-from conftest import completion_logits, cpu_grpo_kwargs, first_batch
+from conftest import completion_logits, cpu_grpo_kwargs, first_batch, step_batches
 from trl import GRPOConfig, GRPOTrainer
 
 from trl_entropy import PAECGRPOConfig, PAECGRPOTrainer
@@ -17,20 +17,43 @@ from trl_entropy.functional import decision_score, nucleus_statistics, paec_pena
 from trl_entropy.tasks import countdown_reward, load_tiny_policy
 
 
-def make(tokenizer, dataset, output_dir, model=None, config_class=PAECGRPOConfig, **overrides):
+def make(
+    tokenizer, dataset, output_dir, model=None, config_class=PAECGRPOConfig, trainer_class=PAECGRPOTrainer, **overrides
+):
     if model is None:
         model, _ = load_tiny_policy()
     kwargs = cpu_grpo_kwargs(
         output_dir, per_device_train_batch_size=16, num_generations=8, max_completion_length=12, max_steps=3
     )
     kwargs.update(overrides)
-    return PAECGRPOTrainer(
+    return trainer_class(
         model=model,
         reward_funcs=countdown_reward,
         args=config_class(**kwargs),
         train_dataset=dataset,
         processing_class=tokenizer,
     )
+
+
+def definition(trainer, inputs, grad=False):
+    """The per-token entropies (with gradient if `grad`), validity mask and decision scores of a micro-batch, by the
+    definition: from the full logits of an ordinary forward (no tiles, no skipping)."""
+    args = trainer.args
+    logits = completion_logits(trainer, inputs, grad=grad)
+    mask = inputs["completion_mask"].float()
+    log_probs = logits.log_softmax(-1)
+    entropies = -(log_probs.exp() * log_probs).sum(-1)
+    logits = logits.detach()
+    stats = nucleus_statistics(logits, args.paec_top_p)
+    if args.paec_entropy_normalization == "vocab":
+        normalizer = math.log(logits.size(-1))
+    else:
+        normalizer = stats.nucleus_size.log()
+    scores = decision_score(
+        stats.nucleus_entropy, stats.top2_gap, entropy_weight=args.paec_entropy_weight,
+        combination=args.paec_score_combination, normalizer=normalizer,
+    ) * mask  # fmt: skip
+    return entropies, mask, scores
 
 
 @pytest.mark.parametrize(
@@ -49,21 +72,8 @@ def test_penalty_equals_the_definition_from_full_logits(overrides, tokenizer, pr
     loss = trainer.compute_loss(trainer.model, inputs)
     trl_loss = GRPOTrainer._compute_loss(trainer, trainer.model, inputs)
 
-    # The definition, from the full logits of an ordinary forward (no tiles, no skipping).
     args = trainer.args
-    logits = completion_logits(trainer, inputs)
-    mask = inputs["completion_mask"].float()
-    log_probs = logits.log_softmax(-1)
-    entropies = -(log_probs.exp() * log_probs).sum(-1)
-    stats = nucleus_statistics(logits, args.paec_top_p)
-    if args.paec_entropy_normalization == "vocab":
-        normalizer = math.log(logits.size(-1))
-    else:
-        normalizer = stats.nucleus_size.log()
-    scores = decision_score(
-        stats.nucleus_entropy, stats.top2_gap, entropy_weight=args.paec_entropy_weight,
-        combination=args.paec_score_combination, normalizer=normalizer,
-    ) * mask  # fmt: skip
+    entropies, mask, scores = definition(trainer, inputs)
     if args.paec_use_mask:
         weights = soft_mask(
             scores, mask, scores[mask.bool()], rho=args.paec_rho, temperature=args.paec_mask_temperature
@@ -79,6 +89,110 @@ def test_penalty_equals_the_definition_from_full_logits(overrides, tokenizer, pr
     assert metrics["entropy/paec_penalty_active"][-1] == 1.0
     if not args.paec_use_mask:
         assert metrics["entropy/paec_mask_share"][-1] == 1.0
+
+
+class Recording(PAECGRPOTrainer):
+    """Keeps the soft mask and the penalty term (before the division by the accumulation steps) of every loss pass."""
+
+    def record_token_values(self, name, values, kind="value"):
+        if name == "paec_mask":
+            self.recorded_masks.append(values.detach().clone())
+        super().record_token_values(name, values, kind)
+
+    def extra_loss(self, per_token_logps, entropies, mask, inputs):
+        term = super().extra_loss(per_token_logps, entropies, mask, inputs)
+        self.recorded_terms.append(term)
+        return term
+
+
+def two_micro_batch_step(scope, tokenizer, dataset, tmp_path):
+    """A trainer with two micro-batches per optimizer step, the step's micro-batches (the window is built when the
+    first is prepared), the definition on each, and the soft masks the scope asks for, by hand."""
+    overrides = {} if scope == "step" else {"paec_scope": scope}  # "step": the default
+    trainer = make(tokenizer, dataset, tmp_path, trainer_class=Recording, gradient_accumulation_steps=2,
+                   paec_beta=3.0, temperature=0.9, **overrides)  # fmt: skip
+    trainer.recorded_masks, trainer.recorded_terms = [], []
+    batches = step_batches(trainer)
+    trainer.paec_anchor.value = 2.0  # floor 0.8 * 2.0 = 1.6 nats, above the policy's masked entropy
+    definitions = [definition(trainer, batch) for batch in batches]
+    return trainer, batches, definitions, hand_masks(trainer, definitions, scope)
+
+
+def hand_masks(trainer, definitions, scope):
+    """The soft masks of the micro-batches: with one quantile over the valid positions of all of them stacked
+    (`"step"`), or one per micro-batch (`"micro_batch"`)."""
+    alone = [scores[mask.bool()] for _, mask, scores in definitions]
+    references = [torch.cat(alone)] * len(alone) if scope == "step" else alone
+    args = trainer.args
+    return [
+        soft_mask(scores, mask, reference, rho=args.paec_rho, temperature=args.paec_mask_temperature)
+        for (_, mask, scores), reference in zip(definitions, references, strict=True)
+    ]
+
+
+@pytest.mark.parametrize("scope", ["step", "micro_batch"])
+def test_gradient_accumulation_mask_uses_the_steps_quantile(scope, tokenizer, prompt_dataset, tmp_path):
+    trainer, batches, definitions, weights = two_micro_batch_step(scope, tokenizer, prompt_dataset, tmp_path)
+    other = hand_masks(trainer, definitions, "micro_batch" if scope == "step" else "step")
+    # Meaningful: the two scopes give different masks on this batch.
+    assert max((a - b).abs().max().item() for a, b in zip(weights, other, strict=True)) > 1e-2
+    for index, batch in enumerate(batches):
+        trainer._step = index
+        trainer.compute_loss(trainer.model, batch)
+        torch.testing.assert_close(trainer.recorded_masks[-1], weights[index], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("scope", ["step", "micro_batch"])
+def test_gradient_accumulation_penalty_is_the_steps_masked_mean(scope, tokenizer, prompt_dataset, tmp_path):
+    trainer, batches, definitions, weights = two_micro_batch_step(scope, tokenizer, prompt_dataset, tmp_path)
+    model = trainer.model
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    model.zero_grad()
+    for index, batch in enumerate(batches):
+        trainer._step = index
+        trainer.compute_loss(model, batch)
+        # the base trainer divides each pass's term by the 2 accumulation steps: the step's gradient is their sum
+        (trainer.recorded_terms[-1] / 2).backward()
+    got = [p.grad.clone() for p in parameters]
+    values = [term.item() for term in trainer.recorded_terms]
+
+    # By hand, with gradient through the entropies of an ordinary forward of each micro-batch.
+    model.zero_grad()
+    entropies = [definition(trainer, batch, grad=True)[0] for batch in batches]
+    masks = [mask for _, mask, _ in definitions]
+    if scope == "step":
+        # Hbar over every valid position of both micro-batches; every pass has the step's penalty as its value
+        total = sum((w * m * h).sum() for w, m, h in zip(weights, masks, entropies, strict=True))
+        hbar = total / sum((w * m).sum() for w, m in zip(weights, masks, strict=True))
+        step_penalty = 3.0 * torch.clamp(1.6 - hbar, min=0) ** 2
+        expected_values = [step_penalty.item()] * 2
+    else:
+        penalties = [paec_penalty(h, w, m, 1.6, 3.0) for h, w, m in zip(entropies, weights, masks, strict=True)]
+        step_penalty = sum(penalties) / 2
+        expected_values = [penalty.item() for penalty in penalties]
+    assert step_penalty > 0
+    step_penalty.backward()
+    assert values == pytest.approx(expected_values, rel=1e-4, abs=1e-6)
+    for mine, theirs in zip(got, (p.grad for p in parameters), strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-3, atol=1e-6)
+
+
+def test_gradient_accumulation_trains_with_one_window_per_step(tokenizer, prompt_dataset, tmp_path, monkeypatch):
+    windows = []
+    original = PAECGRPOTrainer.build_step_window
+
+    def counting(self, batches):
+        windows.append(len(batches))
+        return original(self, batches)
+
+    monkeypatch.setattr(PAECGRPOTrainer, "build_step_window", counting)
+    trainer = make(tokenizer, prompt_dataset, tmp_path, max_steps=2, gradient_accumulation_steps=2,
+                   per_device_train_batch_size=8, paec_anchor_steps=1, paec_rho_min=2.0)  # fmt: skip
+    trainer.train()
+    assert windows == [2, 2]  # one no-grad pass over the step's two micro-batches, once per optimizer step
+    history = [e for e in trainer.state.log_history if "entropy/paec_penalty_active" in e]
+    assert [e["entropy/paec_penalty_active"] for e in history] == [0.0, 1.0]
+    assert history[1]["entropy/paec_penalty"] > 0 and all(math.isfinite(e["loss"]) for e in history)
 
 
 def test_captured_hidden_states_are_the_lm_head_input(tokenizer, prompt_dataset, tmp_path):
@@ -190,6 +304,14 @@ def test_config_errors_name_the_field():
         PAECGRPOConfig(output_dir="x", use_cpu=True, bf16=False, paec_rho=1.0)
     with pytest.raises(ValueError, match="`paec_anchor_steps` must be an integer >= 1, got 0"):
         PAECGRPOConfig(output_dir="x", use_cpu=True, bf16=False, paec_anchor_steps=0)
+    with pytest.raises(ValueError, match=r"`paec_scope` must be one of \('step', 'micro_batch'\), got 'epoch'"):
+        PAECGRPOConfig(output_dir="x", use_cpu=True, bf16=False, paec_scope="epoch")
+    layout = r"`paec_scope='step'` works over the 2 micro-batches .*`steps_per_generation` \(3\) must be a multiple"
+    with pytest.raises(ValueError, match=layout + r".*`paec_scope='micro_batch'`"):
+        PAECGRPOConfig(**cpu_grpo_kwargs("x", gradient_accumulation_steps=2, steps_per_generation=3))
+    PAECGRPOConfig(
+        **cpu_grpo_kwargs("x", gradient_accumulation_steps=2, steps_per_generation=3), paec_scope="micro_batch"
+    )
 
 
 @pytest.mark.parametrize("anchor_steps", [1, 3])

@@ -1,5 +1,6 @@
 # Copyright 2026 The trl-entropy authors. Licensed under the Apache License, Version 2.0.
-"""Collectives the methods share, on top of Accelerate's."""
+"""Collectives the methods share, on top of Accelerate's, and the layout check of the methods that work over a whole
+optimizer step."""
 
 import torch
 
@@ -28,3 +29,17 @@ def gather_variable_length(accelerator, local: torch.Tensor) -> tuple[torch.Tens
     gathered = accelerator.gather(padded).view(len(counts), -1)
     values = torch.cat([gathered[rank, :count] for rank, count in enumerate(counts)])
     return values, sum(counts[: accelerator.process_index])
+
+
+def check_step_scope_layout(args, field_name: str, value: str, alternative: str) -> None:
+    """A scope over the micro-batches of one optimizer step needs them in one generation batch: refuse (naming
+    `field_name`, its `value` and the `alternative` scope) a `steps_per_generation` that is not a multiple of
+    `gradient_accumulation_steps`."""
+    accumulation, per_generation = args.gradient_accumulation_steps, args.steps_per_generation
+    if per_generation is not None and per_generation % accumulation != 0:
+        raise ValueError(
+            f"`{field_name}={value!r}` works over the {accumulation} micro-batches of an optimizer step, which must "
+            f"come from one generation: `steps_per_generation` ({per_generation}) must be a multiple of "
+            f"`gradient_accumulation_steps` ({accumulation}). Use `{field_name}={alternative!r}` or change one of "
+            "the two."
+        )

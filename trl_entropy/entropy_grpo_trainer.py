@@ -341,33 +341,15 @@ class EntropyGRPOTrainer(GRPOTrainer):
         policy_forward = loss_pass is not None and not loss_pass.forward_seen
         if policy_forward:
             self._check_policy_forward(loss_pass, model, args, kwargs)
-        captured = []
-        hook = None
         analysis = self._analysis_callback_for_step() if policy_forward else None
-        if policy_forward and (self.capture_hidden_states or (analysis is not None and analysis.gradient_norm)):
-            # TRL's fused head calls the backbone module and reads the head's weight directly, so the backbone's
-            # output is the head's input. The hook lives for this call only: reference forwards and activation
-            # recomputation in the backward are not captured.
-            backbone = policy_modules(model)[1]
-            hook = backbone.register_forward_hook(lambda module, args, output: captured.append(output[0].detach()))
-        try:
+        capture = policy_forward and (self.capture_hidden_states or (analysis is not None and analysis.gradient_norm))
+        with capture_final_hidden_states(model, capture) as captured:
             per_token_logps, entropies, aux_loss = super()._get_per_token_logps_and_entropies(model, *args, **kwargs)
-        finally:
-            if hook is not None:
-                hook.remove()
         if policy_forward and entropies is not None:
             loss_pass.forward_seen = True
             inputs = loss_pass.inputs
-            if hook is not None:
-                if not captured:
-                    raise RuntimeError(
-                        f"{type(self).__name__} needs the final hidden states of the loss forward, but the model's "
-                        f"backbone ({type(policy_modules(model)[1]).__name__}) was not called by TRL's fused LM head."
-                    )
-                num_positions = per_token_logps.size(1)
-                # Hidden state i predicts token i + 1: the completion's T tokens are predicted from T positions
-                # ending one before the last.
-                loss_pass.hidden_states = torch.cat([h[:, -num_positions - 1 : -1] for h in captured], dim=0)
+            if capture:
+                loss_pass.hidden_states = completion_hidden_states(captured, per_token_logps.size(1), self, model)
             mask = loss_mask(inputs).to(per_token_logps.dtype)
             loss_pass.per_token_logps, loss_pass.entropies, loss_pass.mask = per_token_logps, entropies, mask
             self._feed_token_entropy_recorders(loss_pass)  # before shaping: records TRL's advantages
@@ -790,6 +772,39 @@ def loss_mask(batch: dict[str, Any]) -> torch.Tensor:
     if "tool_mask" in batch:
         mask = mask * batch["tool_mask"]
     return mask.float()
+
+
+@contextlib.contextmanager
+def capture_final_hidden_states(model, enabled: bool = True):
+    """
+    Keep, detached, the final hidden states of the forwards run in the block: a list of the backbone's outputs (one
+    per chunk TRL forwards), empty when `enabled` is false. TRL's fused head calls the backbone module and reads the
+    head's weight directly, so the backbone's output is the head's input. The hook lives for the block only:
+    reference forwards and activation recomputation in a later backward are not captured.
+    """
+    captured: list[torch.Tensor] = []
+    hook = None
+    if enabled:
+        backbone = policy_modules(model)[1]
+        hook = backbone.register_forward_hook(lambda module, args, output: captured.append(output[0].detach()))
+    try:
+        yield captured
+    finally:
+        if hook is not None:
+            hook.remove()
+
+
+def completion_hidden_states(captured: list[torch.Tensor], num_positions: int, trainer, model) -> torch.Tensor:
+    """The `(B, T, H)` hidden states that predict the `T = num_positions` completion tokens, from the outputs
+    [`capture_final_hidden_states`] kept; raises if the fused head did not call the backbone."""
+    if not captured:
+        raise RuntimeError(
+            f"{type(trainer).__name__} needs the final hidden states of the policy forward, but the model's "
+            f"backbone ({type(policy_modules(model)[1]).__name__}) was not called by TRL's fused LM head."
+        )
+    # Hidden state i predicts token i + 1: the completion's T tokens are predicted from T positions ending one
+    # before the last.
+    return torch.cat([h[:, -num_positions - 1 : -1] for h in captured], dim=0)
 
 
 def policy_modules(model) -> tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module]:

@@ -5,8 +5,9 @@
 2. The main job's script trains a few steps of entropy-advantage GRPO on two processes and logs the method metrics.
 3. PPL group statistics span a group split across the two processes, at generation time and in the loss pass.
 4. PPL-shaping GRPO trains on two processes with every group split in half.
-5. PAEC's soft-mask quantile is taken over the valid positions of both processes, and PAEC trains on two processes
-   with the same anchor on both.
+5. PAEC's soft-mask quantile is taken over the valid positions of both processes; in the `step` scope the masks and
+   `Hbar` span all micro-batches of the step on both processes, with the penalty's gradient of the step's `Hbar`;
+   PAEC trains on two processes with two micro-batches per step and the same anchor on both.
 6. SENT's global selection equals the selection over both processes' tokens together, and SENT trains on two
    processes on a curriculum scored on both, receiving the prompts in curriculum order.
 7. PPO + entropy advantage trains on two processes: the critic (DDP) and the policy stay identical on both, the
@@ -95,15 +96,68 @@ def train_ppl_with_split_groups(output_dir: str) -> None:
     assert len(weights) == 2
 
 
+def check_paec_step_window(trainer) -> None:
+    """PAEC's `step` scope on two processes x two micro-batches of different shapes: the soft masks come from one
+    quantile over all four, `Hbar` is over all four, and the terms of the four passes, divided by the accumulation
+    steps and averaged over the processes as DDP does, have the gradient of the penalty on `Hbar`."""
+    from trl_entropy.functional import paec_penalty, soft_mask
+    from trl_entropy.paec.trainer import ScoredPart
+
+    rank = trainer.accelerator.process_index
+    generator = torch.Generator().manual_seed(11)
+    everything = []
+    for shape in [(2, 3), (3, 3), (2, 5), (1, 5)]:  # process 0 holds the first two micro-batches, process 1 the rest
+        mask = (torch.rand(shape, generator=generator) > 0.2).float()
+        mask[:, 0] = 1.0
+        scores = torch.rand(shape, generator=generator) * mask
+        everything.append((scores, 2 * torch.rand(shape, generator=generator), mask))
+    local = everything[2 * rank : 2 * rank + 2]
+    parts = [ScoredPart(s, h, m, torch.ones_like(s), torch.zeros_like(s), m.bool()) for s, h, m in local]
+    window = trainer._paec_window(parts, across_processes=True)
+
+    rho, temperature = trainer.paec["paec_rho"], trainer.paec["paec_mask_temperature"]
+    reference = torch.cat([s[m.bool()] for s, _, m in everything])
+    weights = [soft_mask(s, m, reference, rho=rho, temperature=temperature) for s, _, m in everything]
+    for part, expected in zip(window.parts, weights[2 * rank : 2 * rank + 2], strict=True):
+        torch.testing.assert_close(part.weights, expected)
+    # Meaningful: a quantile over this process's micro-batches alone gives other masks.
+    own = torch.cat([s[m.bool()] for s, _, m in local])
+    alone = [soft_mask(s, m, own, rho=rho, temperature=temperature) for s, _, m in local]
+    assert any((a - b).abs().max() > 1e-2 for a, b in zip(alone, weights[2 * rank : 2 * rank + 2], strict=True))
+    total = sum((w * h).sum() for w, (_, h, _) in zip(weights, everything, strict=True))
+    weight = sum(w.sum() for w in weights)
+    torch.testing.assert_close(window.total, total)
+    torch.testing.assert_close(window.weight, weight)
+
+    leaves = [h.clone().requires_grad_() for _, h, _ in everything]
+    hbar = sum((w * h).sum() for w, h in zip(weights, leaves, strict=True)) / weight
+    floor, beta, accumulation, processes = 2.0, 1.5, 2, 2
+    whole = beta * torch.clamp(floor - hbar, min=0) ** 2
+    mine = leaves[2 * rank : 2 * rank + 2]
+    expected = torch.autograd.grad(whole, mine)
+    terms = [
+        paec_penalty(h, part.weights, m, floor, beta, step_total=window.total, step_weight=window.weight,
+                     num_parts=accumulation * processes)
+        for h, part, (_, _, m) in zip(mine, window.parts, local, strict=True)
+    ]  # fmt: skip
+    assert all(abs(term.item() - whole.item()) < 1e-6 for term in terms), (terms, whole)
+    # each pass's term / accumulation steps, summed over the passes; DDP then averages over the processes
+    got = torch.autograd.grad(sum(terms) / accumulation / processes, mine)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b)
+
+
 def train_paec_and_check_global_quantile(output_dir: str) -> None:
     from trl_entropy.functional import soft_mask
     from trl_entropy.scripts.train import main as train_main
 
     trainer = train_main(
         ["--config", "recipes/tiny/paec.yaml", "--output_dir", output_dir, "--max_steps", "3", "--logging_steps", "1",
-         "--per_device_train_batch_size", "16", "--paec_anchor_steps", "1", "--paec_rho_min", "2.0",
-         "--task_eval_problems", "0", "--disable_tqdm", "true"]
+         "--per_device_train_batch_size", "8", "--gradient_accumulation_steps", "2", "--paec_anchor_steps", "1",
+         "--paec_rho_min", "2.0", "--task_eval_problems", "0", "--disable_tqdm", "true"]
     )  # fmt: skip
+    assert trainer.paec["paec_scope"] == "step"
+    check_paec_step_window(trainer)
     rank = trainer.accelerator.process_index
     # Process 0 holds 10 scores 0.01 ... 0.10, process 1 holds 30 scores 0.11 ... 0.40 (different counts: padding).
     all_scores = torch.arange(1, 41, dtype=torch.float32) / 100
@@ -238,7 +292,7 @@ def hand_padded_step(rank: int):
 
 
 def check_global_covariance_window(trainer, select) -> None:
-    """`_score_window` on this process's two micro-batches against `select` on the hand-padded batch of both."""
+    """`build_step_window` on this process's two micro-batches against `select` on the hand-padded batch of both."""
     from trl_entropy.functional import token_covariance
 
     rank = trainer.accelerator.process_index
@@ -252,7 +306,7 @@ def check_global_covariance_window(trainer, select) -> None:
     original = trainer._get_per_token_logps_and_entropies
     trainer._get_per_token_logps_and_entropies = lambda *args, **kwargs: (next(forwards), None, None)
     try:
-        window = trainer._score_window(batches)
+        window = trainer.build_step_window(batches)
     finally:
         trainer._get_per_token_logps_and_entropies = original
     cov = token_covariance(advantages, logps, mask)

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
+from ..distributed import check_step_scope_layout
 from ..functional.covariance import check_clip_cov_params, check_kl_cov_params
 
 
@@ -20,16 +21,8 @@ def check_scope(scope: str, field_name: str) -> None:
 
 
 def check_global_scope_layout(args, field_name: str) -> None:
-    """The `global` scope selects over the micro-batches of one optimizer step, which must lie in one generation batch:
-    refuse a `steps_per_generation` that is not a multiple of `gradient_accumulation_steps`."""
-    accumulation, per_generation = args.gradient_accumulation_steps, args.steps_per_generation
-    if per_generation is not None and per_generation % accumulation != 0:
-        raise ValueError(
-            f"`{field_name}='global'` selects over the {accumulation} micro-batches of an optimizer step, which must "
-            f"come from one generation: `steps_per_generation` ({per_generation}) must be a multiple of "
-            f"`gradient_accumulation_steps` ({accumulation}). Use `{field_name}='per_micro_batch'` or change one of "
-            "the two."
-        )
+    """The `global` scope selects over the micro-batches of one optimizer step, which must lie in one generation batch."""
+    check_step_scope_layout(args, field_name, "global", "per_micro_batch")
 
 
 SCOPE_HELP = (

@@ -4,7 +4,6 @@ import textwrap
 from typing import Any, NamedTuple
 
 import torch
-from trl.models.utils import disable_gradient_checkpointing
 
 from ..distributed import gather_variable_length
 from ..entropy_grpo_trainer import EntropyGRPOTrainer, loss_mask
@@ -22,6 +21,7 @@ from ..functional.covariance import (
 )
 from ..sent.trainer import is_fully_on_policy, on_policy_refusal
 from ..shaper import AdvantageShaper, config_option
+from ..step_window import OptimizerStepWindow
 from .config import ClipCovGRPOConfig, KLCovGRPOConfig, check_global_scope_layout, check_scope
 
 
@@ -42,13 +42,6 @@ CLIP_COV_FIELDS = tuple(name for name in ClipCovGRPOConfig.__dataclass_fields__ 
 KL_COV_FIELDS = tuple(name for name in KLCovGRPOConfig.__dataclass_fields__ if name.startswith("kl_cov_"))
 
 
-# Arguments of TRL's policy forward that `_compute_loss` reads from the batch (besides the ids and masks).
-_FORWARD_INPUT_KEYS = (
-    "pixel_values", "image_grid_thw", "num_images", "pixel_attention_mask", "spatial_shapes", "num_tiles",
-    "image_sizes", "token_type_ids", "mm_token_type_ids", "image_position_ids",
-)  # fmt: skip
-
-
 class CovarianceWindow(NamedTuple):
     """The `global` scope's covariances and selections for the micro-batches of one optimizer step on this process,
     each `(B, T)` in the micro-batch's shape, in the order TRL feeds the micro-batches."""
@@ -57,9 +50,10 @@ class CovarianceWindow(NamedTuple):
     selections: list[torch.Tensor]
 
 
-class GlobalCovarianceScope:
+class GlobalCovarianceScope(OptimizerStepWindow):
     """
-    The `global` scope of the two covariance trainers (a mixin before [`EntropyGRPOTrainer`]).
+    The `global` scope of the two covariance trainers (a mixin before [`EntropyGRPOTrainer`]), an
+    [`~trl_entropy.step_window.OptimizerStepWindow`].
 
     At the first micro-batch of every optimizer step, before its loss pass, the log-probs of the current policy are
     computed without gradient for all the step's micro-batches (TRL buffers them: they are the next
@@ -74,14 +68,18 @@ class GlobalCovarianceScope:
 
     def init_covariance_scope(self, args) -> None:
         """Read and check the scope; called before `GRPOTrainer.__init__`."""
+        self.step_window_field = self.scope_field
         self.covariance_scope = config_option(args, self.config_class, self.scope_field)
         check_scope(self.covariance_scope, self.scope_field)
         if self.covariance_scope == "global":
             check_global_scope_layout(args, self.scope_field)
-        self.covariance_window: CovarianceWindow | None = None
+        self.step_window: CovarianceWindow | None = None
 
     def global_scope_active(self) -> bool:
         return self.covariance_scope == "global" and self.model.training
+
+    def step_window_active(self) -> bool:
+        return self.global_scope_active()
 
     def select_tokens(self, cov: torch.Tensor, mask: torch.Tensor, exclude: torch.Tensor | None) -> torch.Tensor:
         """The method's selection on one selection set (the `(1, n)` row of the step in the global scope)."""
@@ -91,33 +89,17 @@ class GlobalCovarianceScope:
         """Tokens that are never selected (Clip-Cov: those whose PPO ratio is clipped); `None` for none."""
         return None
 
-    def _prepare_inputs(self, generation_batch):
-        inputs = super()._prepare_inputs(generation_batch)
-        if self.global_scope_active():
-            accumulation = self.current_gradient_accumulation_steps
-            if self._step % accumulation == 0:  # TRL counts micro-batches in `_step`; this one opens a step
-                start = self._step % self.args.steps_per_generation
-                self.covariance_window = self._score_window(self._buffered_inputs[start : start + accumulation])
-        return inputs
-
-    def _score_window(self, batches: list[dict[str, Any]]) -> CovarianceWindow:
+    def build_step_window(self, batches: list[dict[str, Any]]) -> CovarianceWindow:
         masks, logps, advantages, excludes = [], [], [], []
-        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
-            for batch in batches:
-                mask = loss_mask(batch)
-                batch_logps, _, _ = self._get_per_token_logps_and_entropies(
-                    self.model,
-                    torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1),
-                    torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1),
-                    batch["completion_ids"].size(1),
-                    **{key: batch.get(key) for key in _FORWARD_INPUT_KEYS},
-                )
-                old_logps = batch.get("old_per_token_logps")
-                exclude = None if old_logps is None else self.exclusion(batch_logps, old_logps, batch["advantages"])
-                masks.append(mask)
-                logps.append(batch_logps)
-                advantages.append(batch["advantages"])
-                excludes.append(torch.zeros_like(mask) if exclude is None else exclude.float())
+        for batch in batches:
+            mask = loss_mask(batch)
+            batch_logps, _, _ = self.step_window_forward(batch)
+            old_logps = batch.get("old_per_token_logps")
+            exclude = None if old_logps is None else self.exclusion(batch_logps, old_logps, batch["advantages"])
+            masks.append(mask)
+            logps.append(batch_logps)
+            advantages.append(batch["advantages"])
+            excludes.append(torch.zeros_like(mask) if exclude is None else exclude.float())
         local_logps = valid_token_vector(logps, masks).to(masks[0].device)[0]
         all_logps, offset = gather_variable_length(self.accelerator, local_logps)
         all_advantages, _ = gather_variable_length(self.accelerator, valid_token_vector(advantages, masks)[0])
@@ -132,20 +114,8 @@ class GlobalCovarianceScope:
 
     def window_entry(self, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """This loss pass's covariance and selection from the step's window."""
-        index = self._step % self.current_gradient_accumulation_steps
-        window = self.covariance_window
-        if window is None or index >= len(window.selections):
-            raise RuntimeError(
-                f"`{self.scope_field}='global'`: no selection for micro-batch {index} of this step; the window is "
-                "built when TRL prepares the step's first micro-batch."
-            )
-        cov, selected = window.covariances[index], window.selections[index]
-        if cov.shape != mask.shape:
-            raise RuntimeError(
-                f"`{self.scope_field}='global'`: the selection of micro-batch {index} has shape {tuple(cov.shape)}, "
-                f"the loss pass {tuple(mask.shape)}; TRL fed the micro-batches in another order than it buffered them."
-            )
-        return cov, selected
+        index = self.step_window_index(mask)
+        return self.step_window.covariances[index], self.step_window.selections[index]
 
 
 def log_covariance_metrics(trainer: EntropyGRPOTrainer, prefix: str, cov, mask, selected) -> None:

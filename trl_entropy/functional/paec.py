@@ -20,6 +20,8 @@ import torch
 SCORE_COMBINATIONS = ("geometric", "arithmetic")
 ENTROPY_NORMALIZATIONS = ("vocab", "nucleus")
 MASK_SCOPES = ("global", "local")
+# What one quantile and one masked mean `Hbar` span: the optimizer step (all its micro-batches) or one micro-batch.
+PAEC_SCOPES = ("step", "micro_batch")
 # Logits per tile of `decision_statistics` when no tile size is given: 2**22 floats, 16 MiB in float32 (TRL's own
 # fused head projects tiles of 4096 x 32768 logits, 512 MiB). Smaller tiles cost no measurable time at V = 151,936
 # (27 positions per tile still make a wide matmul) and keep the extra peak memory to a few tiles.
@@ -383,12 +385,23 @@ def paec_penalty(
     mask: torch.Tensor,
     floor: float | torch.Tensor,
     beta: float,
+    *,
+    step_total: float | torch.Tensor | None = None,
+    step_weight: float | torch.Tensor | None = None,
+    num_parts: float = 1,
 ) -> torch.Tensor:
     r"""
     PAEC's anchored lower-bound penalty `beta * max(0, floor - Hbar)^2`, `Hbar = sum(m H) / sum(m)`.
 
     The gradient flows through `entropies` only, and only at positions with `soft_mask * mask > 0`; it is zero while
     the masked mean entropy is at or above the floor. A batch with no masked position gives a (connected) zero.
+
+    By default `Hbar` is over this batch. When the batch is one part of a larger set (a micro-batch of an optimizer
+    step, on one process), `step_total` and `step_weight` are `sum(m H)` and `sum(m)` over the whole set (detached):
+    the value is then the set's penalty, and the gradient is `num_parts` times this part's share of the set's
+    penalty gradient, `-2 beta max(0, floor - Hbar) m_t / sum(m)` at its positions. With `num_parts` the number of
+    parts whose gradients are averaged (accumulation steps times processes under DDP), the averaged gradient is
+    exactly that of the set's penalty.
 
     Args:
         entropies (`torch.Tensor`):
@@ -401,18 +414,32 @@ def paec_penalty(
             Entropy floor `H_low = rho_min * H_0` (nats).
         beta (`float`):
             Penalty coefficient, `>= 0`.
+        step_total (`float` or `torch.Tensor`, *optional*):
+            `sum(m H)` over the whole set this batch is part of; with `step_weight`.
+        step_weight (`float` or `torch.Tensor`, *optional*):
+            `sum(m)` over the whole set.
+        num_parts (`float`, *optional*, defaults to `1`):
+            Factor of this part's gradient (see above).
 
     Returns:
         `torch.Tensor`: Scalar penalty.
     """
     if beta < 0:
         raise ValueError(f"`beta` must be >= 0, got {beta}.")
+    if (step_total is None) != (step_weight is None):
+        raise ValueError("`step_total` and `step_weight` must be given together.")
     weights = soft_mask.detach().to(entropies.dtype) * mask.to(entropies.dtype)
-    total = weights.sum()
-    masked_mean = (weights * entropies).sum() / total.clamp(min=1e-12)
+    local_total = (weights * entropies).sum()
+    if step_total is None:
+        step_total, step_weight = local_total.detach(), weights.sum()
+    step_total = torch.as_tensor(step_total, dtype=entropies.dtype, device=entropies.device).detach()
+    step_weight = torch.as_tensor(step_weight, dtype=entropies.dtype, device=entropies.device).detach()
+    # The value is the set's sum; the gradient is this part's, `num_parts` times (`x - x.detach()` is exactly 0).
+    total = step_total + num_parts * (local_total - local_total.detach())
+    masked_mean = total / step_weight.clamp(min=1e-12)
     deficit = torch.clamp(torch.as_tensor(floor, dtype=entropies.dtype, device=entropies.device) - masked_mean, min=0)
     penalty = beta * deficit.pow(2)
-    return torch.where(total > 0, penalty, (entropies * 0).sum())
+    return torch.where(step_weight > 0, penalty, (entropies * 0).sum())
 
 
 def check_top_p(top_p: float, name: str = "top_p") -> None:
@@ -447,6 +474,7 @@ def check_paec_params(
     beta: float,
     tile_size: int | None,
     mask_scope: str,
+    scope: str = "step",
     prefix: str = "paec_",
 ) -> None:
     """Validate PAEC's hyperparameters; errors name the field (with `prefix`), the value and the valid range."""
@@ -467,3 +495,5 @@ def check_paec_params(
         raise ValueError(f"`{prefix}tile_size` must be None or an integer >= 1, got {tile_size!r}.")
     if mask_scope not in MASK_SCOPES:
         raise ValueError(f"`{prefix}mask_scope` must be one of {MASK_SCOPES}, got {mask_scope!r}.")
+    if scope not in PAEC_SCOPES:
+        raise ValueError(f"`{prefix}scope` must be one of {PAEC_SCOPES}, got {scope!r}.")

@@ -4,7 +4,8 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
-from ..functional.paec import ENTROPY_NORMALIZATIONS, SCORE_COMBINATIONS, check_paec_params
+from ..distributed import check_step_scope_layout
+from ..functional.paec import ENTROPY_NORMALIZATIONS, PAEC_SCOPES, SCORE_COMBINATIONS, check_paec_params
 
 
 @dataclass
@@ -49,8 +50,15 @@ class PAECGRPOConfig(GRPOConfig):
         paec_tile_size (`int` or `None`, *optional*, defaults to `None`):
             Positions per LM-head tile of the statistics; `None` keeps a tile at `2**22` logits (16 MiB in float32).
         paec_mask_scope (`str`, *optional*, defaults to `"global"`):
-            Where the quantile is taken: `"global"` over the valid positions of the micro-batch on all processes
-            (the optimizer step when `gradient_accumulation_steps = 1`), `"local"` on this process only.
+            Which processes the quantile spans: `"global"` the valid positions of all processes, `"local"` this
+            process's only (within the span `paec_scope` sets).
+        paec_scope (`str`, *optional*, defaults to `"step"`):
+            What the quantile and the penalty's masked mean `Hbar` span: `"step"`, every valid position of the
+            optimizer step (all its micro-batches; `Hbar` over all processes), as `METHODS.md` asks, at the cost of
+            one policy forward without gradient per micro-batch when `gradient_accumulation_steps > 1`;
+            `"micro_batch"`, each micro-batch alone (`Hbar` per micro-batch and process; the earlier behaviour), no
+            extra forward. `"step"` needs `steps_per_generation` to be a multiple of
+            `gradient_accumulation_steps`.
     """
 
     paec_top_p: float = field(default=0.95, metadata={"help": "Nucleus mass p of the local top-p entropy, in (0, 1]."})
@@ -109,6 +117,15 @@ class PAECGRPOConfig(GRPOConfig):
             "choices": ["global", "local"],
         },
     )
+    paec_scope: str = field(
+        default="step",
+        metadata={
+            "help": "Span of the quantile and of the penalty's masked mean: step (all micro-batches of the "
+            "optimizer step; one extra forward without gradient per micro-batch under gradient accumulation) or "
+            "micro_batch.",
+            "choices": list(PAEC_SCOPES),
+        },
+    )
 
     def __post_init__(self):
         check_paec_params(
@@ -123,5 +140,8 @@ class PAECGRPOConfig(GRPOConfig):
             beta=self.paec_beta,
             tile_size=self.paec_tile_size,
             mask_scope=self.paec_mask_scope,
+            scope=self.paec_scope,
         )
         super().__post_init__()
+        if self.paec_scope == "step":
+            check_step_scope_layout(self, "paec_scope", "step", "micro_batch")

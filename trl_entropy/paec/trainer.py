@@ -2,14 +2,21 @@
 
 import math
 import textwrap
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
 
-from ..distributed import gather_variable_length
-from ..entropy_grpo_trainer import EntropyGRPOTrainer, logit_transform, policy_modules, with_full_lm_head  # noqa: F401
+from ..distributed import check_step_scope_layout, gather_variable_length
+from ..entropy_grpo_trainer import (  # noqa: F401
+    EntropyGRPOTrainer,
+    logit_transform,
+    loss_mask,
+    policy_modules,
+    with_full_lm_head,
+)
+from ..functional.covariance import valid_token_vector
 from ..functional.paec import (
     check_paec_params,
     decision_score,
@@ -18,6 +25,7 @@ from ..functional.paec import (
     soft_mask,
 )
 from ..shaper import config_option
+from ..step_window import OptimizerStepWindow
 from .config import PAECGRPOConfig
 
 
@@ -53,6 +61,37 @@ def refuse_fsdp1(accelerator) -> None:
             "as recipes/accelerate_configs/fsdp2.yaml; or `fsdp_config={'version': 2}`), DDP, or DeepSpeed (ZeRO-3 "
             "gathers the head for the statistics)."
         )
+
+
+class ScoredPart(NamedTuple):
+    """One micro-batch of one process, scored without gradient: each `(B, T)`."""
+
+    scores: torch.Tensor
+    entropies: torch.Tensor
+    """TRL's full-vocabulary entropies, detached, float32."""
+    mask: torch.Tensor
+    nucleus_size: torch.Tensor
+    top2_gap: torch.Tensor
+    project: torch.Tensor
+    """The positions projected through the LM head (boolean)."""
+
+
+class PAECPart(NamedTuple):
+    """What a loss pass reads for its micro-batch: the soft mask and the logged statistics, each `(B, T)`."""
+
+    weights: torch.Tensor
+    nucleus_size: torch.Tensor
+    top2_gap: torch.Tensor
+    project: torch.Tensor
+
+
+class PAECWindow(NamedTuple):
+    """The soft masks of a set of micro-batches (the optimizer step, or one micro-batch) with one quantile, and the
+    set's `sum(m H)` and `sum(m)` (over all processes in the `step` scope), of which `Hbar` is the ratio."""
+
+    parts: list[PAECPart]
+    total: torch.Tensor
+    weight: torch.Tensor
 
 
 class PAECAnchor(TrainerCallback, ExportableState):
@@ -96,23 +135,29 @@ class PAECAnchor(TrainerCallback, ExportableState):
         }
 
 
-class PAECGRPOTrainer(EntropyGRPOTrainer):
+class PAECGRPOTrainer(OptimizerStepWindow, EntropyGRPOTrainer):
     r"""
     GRPO with PAEC, position-aware entropy calibration ([PAEC: A Position-Aware Entropy Calibration Framework for LLM
     Reasoning via RLVR](https://huggingface.co/papers/2606.08543)).
 
-    In every loss pass, without gradient and from the same forward as TRL's loss:
+    Without gradient:
 
     1. at each completion position, the entropy of the renormalised nucleus and the top-2 log-prob gap, computed from
        the final hidden states through the LM head in tiles ([`~trl_entropy.functional.decision_statistics`]; never
        more than one tile of logits);
     2. the decision-sensitivity score, and a soft mask keeping about the top `1 - rho` share of valid positions (rank
-       among all valid positions of the micro-batch on every process);
+       among all valid positions of the optimizer step on every process; `paec_scope`, `paec_mask_scope`);
     3. the anchor `H_0`, the masked mean entropy over the first `paec_anchor_steps` optimizer steps.
 
     From then on the loss gets `beta * max(0, rho_min * H_0 - Hbar)^2`, `Hbar` the mask-weighted mean of the
-    per-token entropies of this micro-batch, with gradient through those entropies only: positions outside the mask
-    are never regularised and the term is zero while masked entropy stays above the floor.
+    per-token entropies of the optimizer step over all processes, with gradient through those entropies only:
+    positions outside the mask are never regularised and the term is zero while masked entropy stays above the floor.
+
+    With one micro-batch per optimizer step all of it comes from the loss pass's own forward. With gradient
+    accumulation (`paec_scope="step"`, the default) the scores of the step's micro-batches are computed once per
+    optimizer step, before its first loss pass, on a forward without gradient of each
+    ([`~trl_entropy.step_window.OptimizerStepWindow`]); `paec_scope="micro_batch"` takes the quantile and `Hbar` per
+    micro-batch instead, with no extra forward.
 
     A drop-in replacement for [`~trl.GRPOTrainer`]: same arguments; `args` may be a [`PAECGRPOConfig`] or any
     [`~trl.GRPOConfig`] (then with the defaults of [`PAECGRPOConfig`]). FSDP1 is refused at construction (the LM head
@@ -130,6 +175,7 @@ class PAECGRPOTrainer(EntropyGRPOTrainer):
     config_class = PAECGRPOConfig
     _output_suffix = "PAEC-GRPO"
     capture_hidden_states = True
+    step_window_field = "paec_scope"
     _stateful_callback_attributes = (*EntropyGRPOTrainer._stateful_callback_attributes, "paec_anchor")
 
     def __init__(self, *args, **kwargs):
@@ -145,46 +191,44 @@ class PAECGRPOTrainer(EntropyGRPOTrainer):
         self.paec = {name: config_option(args, PAECGRPOConfig, name) for name in PAEC_FIELDS}
         flags = ("paec_use_mask", "paec_use_penalty", "paec_skip_confident")
         check_paec_params(**{name.removeprefix("paec_"): v for name, v in self.paec.items() if name not in flags})
+        if self.paec["paec_scope"] == "step":
+            check_step_scope_layout(args, "paec_scope", "step", "micro_batch")
         self.paec_anchor = PAECAnchor(self.paec["paec_anchor_steps"])
 
     def method_hyperparameters(self) -> dict[str, Any]:
         return dict(self.paec)
 
+    def step_window_active(self) -> bool:
+        # With one micro-batch per step the loss pass holds the whole step (of its process): no extra forward.
+        return (
+            self.paec["paec_scope"] == "step" and self.model.training and self.current_gradient_accumulation_steps > 1
+        )
+
+    def build_step_window(self, batches: list[dict[str, Any]]) -> PAECWindow:
+        """The soft masks of the step's micro-batches, from one quantile over all of them (on every process with the
+        `global` mask scope), and the step's masked sums over all processes: scored on a forward without gradient of
+        each micro-batch, one at a time (its hidden states are dropped once it is scored)."""
+        parts = []
+        for batch in batches:
+            _, entropies, hidden_states = self.step_window_forward(
+                batch, compute_entropy=True, capture_hidden_states=True
+            )
+            parts.append(self._score_part(hidden_states, entropies.detach().float(), loss_mask(batch)))
+            del hidden_states
+        return self._paec_window(parts, across_processes=True)
+
     def extra_loss(self, per_token_logps, entropies, mask, inputs):
         options = self.paec
-        valid = mask.bool()
         detached = entropies.detach().float()
-        top_p = options["paec_top_p"]
-        geometric = options["paec_score_combination"] == "geometric" and options["paec_entropy_weight"] > 0
-        project = valid
-        if options["paec_skip_confident"] and geometric:
-            # Min-entropy <= Shannon entropy: H <= -log(top_p) gives p_1 >= exp(-H) >= top_p, so the nucleus is the
-            # best token alone, its entropy 0, and the geometric score 0, whatever the top-2 gap.
-            project = valid & (detached > -math.log(top_p))
-        stats, vocab_size = self._decision_statistics(project)
-        nucleus_size = torch.where(project, stats.nucleus_size, torch.ones_like(stats.nucleus_size))
-        if options["paec_entropy_normalization"] == "vocab":
-            normalizer = math.log(vocab_size)
-        else:
-            normalizer = nucleus_size.log()
-        scores = decision_score(
-            stats.nucleus_entropy,
-            stats.top2_gap,
-            entropy_weight=options["paec_entropy_weight"],
-            combination=options["paec_score_combination"],
-            normalizer=normalizer,
-        )
-        scores = torch.where(project, scores, torch.zeros_like(scores)) if geometric else scores * valid
-
-        if options["paec_use_mask"]:
-            reference = scores[valid]
-            if options["paec_mask_scope"] == "global":
-                reference = self._gather_scores(reference)
-            weights = soft_mask(
-                scores, mask, reference, rho=options["paec_rho"], temperature=options["paec_mask_temperature"]
-            )
-        else:
-            weights = mask.float()
+        step_scope = options["paec_scope"] == "step"
+        if self.step_window_active():
+            window = self.step_window
+            part = window.parts[self.step_window_index(mask)]
+        else:  # the loss pass is the whole set: one micro-batch, or the whole step of this process
+            scored = self._score_part(self.loss_pass_hidden_states(), detached, mask)
+            window = self._paec_window([scored], across_processes=step_scope)
+            part = window.parts[0]
+        weights = part.weights
 
         masked_sum = (weights * detached).sum()
         weight_sum = weights.sum()
@@ -200,7 +244,24 @@ class PAECGRPOTrainer(EntropyGRPOTrainer):
 
         penalty = None
         if floor is not None and options["paec_use_penalty"] and options["paec_beta"] > 0:
-            penalty = paec_penalty(entropies, weights, mask, floor, options["paec_beta"])
+            # `step`: Hbar is the step's, over every micro-batch and process. Each pass returns the step's penalty
+            # with its own share of the gradient; the base trainer divides by the accumulation steps and DDP averages
+            # over processes, so the share is scaled by both, as TRL's `dapo` normaliser does for its loss.
+            num_parts = 1
+            if step_scope:
+                num_parts = self.accelerator.num_processes * (
+                    self.current_gradient_accumulation_steps if training else 1
+                )
+            penalty = paec_penalty(
+                entropies,
+                weights,
+                mask,
+                floor,
+                options["paec_beta"],
+                step_total=window.total,
+                step_weight=window.weight,
+                num_parts=num_parts,
+            )
 
         num_valid = mask.sum()
         self.record_token_values("paec_mask", weights, kind="selection")
@@ -212,15 +273,77 @@ class PAECGRPOTrainer(EntropyGRPOTrainer):
         penalty_value = 0.0 if penalty is None else penalty.detach()
         self.log_metric("paec_penalty", penalty_value, 1.0)
         self.log_metric("paec_penalty_active", float(penalty is not None and penalty.item() > 0), 1.0)
-        self.log_metric("paec_nucleus_size", (nucleus_size * mask).sum(), num_valid)
-        self.log_metric("paec_top2_gap", (stats.top2_gap * project).sum(), project.sum())
-        self.log_metric("paec_projected_share", project.sum(), num_valid)
+        self.log_metric("paec_nucleus_size", (part.nucleus_size * mask).sum(), num_valid)
+        self.log_metric("paec_top2_gap", (part.top2_gap * part.project).sum(), part.project.sum())
+        self.log_metric("paec_projected_share", part.project.sum(), num_valid)
         return penalty
 
-    def _decision_statistics(self, positions: torch.Tensor):
-        """Nucleus statistics at `positions` from this loss pass's hidden states, through the LM head in tiles, and
+    def _score_part(self, hidden_states: torch.Tensor, entropies: torch.Tensor, mask: torch.Tensor) -> ScoredPart:
+        """Decision statistics and scores of one micro-batch from its final hidden states and TRL's entropies
+        (detached), without gradient."""
+        options = self.paec
+        valid = mask.bool()
+        top_p = options["paec_top_p"]
+        geometric = options["paec_score_combination"] == "geometric" and options["paec_entropy_weight"] > 0
+        project = valid
+        if options["paec_skip_confident"] and geometric:
+            # Min-entropy <= Shannon entropy: H <= -log(top_p) gives p_1 >= exp(-H) >= top_p, so the nucleus is the
+            # best token alone, its entropy 0, and the geometric score 0, whatever the top-2 gap.
+            project = valid & (entropies > -math.log(top_p))
+        stats, vocab_size = self._decision_statistics(hidden_states, project)
+        nucleus_size = torch.where(project, stats.nucleus_size, torch.ones_like(stats.nucleus_size))
+        if options["paec_entropy_normalization"] == "vocab":
+            normalizer = math.log(vocab_size)
+        else:
+            normalizer = nucleus_size.log()
+        scores = decision_score(
+            stats.nucleus_entropy,
+            stats.top2_gap,
+            entropy_weight=options["paec_entropy_weight"],
+            combination=options["paec_score_combination"],
+            normalizer=normalizer,
+        )
+        scores = torch.where(project, scores, torch.zeros_like(scores)) if geometric else scores * valid
+        return ScoredPart(scores, entropies, mask, nucleus_size, stats.top2_gap, project)
+
+    def _paec_window(self, parts: list[ScoredPart], across_processes: bool) -> PAECWindow:
+        """The soft masks of `parts` from one quantile over all their valid positions (and those of every process
+        with the `global` mask scope), and their masked sums (summed over processes when `across_processes`)."""
+        options = self.paec
+        if options["paec_use_mask"]:
+            masks = [part.mask for part in parts]
+            reference = valid_token_vector([part.scores for part in parts], masks).to(masks[0].device)[0]
+            if options["paec_mask_scope"] == "global":
+                reference = self._gather_scores(reference)
+            weights = [
+                soft_mask(
+                    part.scores,
+                    part.mask,
+                    reference,
+                    rho=options["paec_rho"],
+                    temperature=options["paec_mask_temperature"],
+                )
+                for part in parts
+            ]
+        else:
+            weights = [part.mask.float() for part in parts]
+        totals = torch.stack(
+            [
+                sum((w * part.entropies).sum() for w, part in zip(weights, parts, strict=True)),
+                sum(w.sum() for w in weights),
+            ]
+        )
+        if across_processes:
+            totals = self.accelerator.reduce(totals, reduction="sum")
+        return PAECWindow(
+            [PAECPart(w, p.nucleus_size, p.top2_gap, p.project) for w, p in zip(weights, parts, strict=True)],
+            totals[0],
+            totals[1],
+        )
+
+    def _decision_statistics(self, hidden_states: torch.Tensor, positions: torch.Tensor):
+        """Nucleus statistics at `positions` from final hidden states `(B, T, H)`, through the LM head in tiles, and
         the vocabulary size (read inside the gather: ZeRO-3 leaves an empty weight outside it)."""
-        hidden_states = self.loss_pass_hidden_states()
 
         def compute(weight, bias, logit_scale, softcap):
             stats = decision_statistics(
