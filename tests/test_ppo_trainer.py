@@ -240,3 +240,38 @@ def test_critic_shares_the_lora_policys_frozen_backbone(tokenizer, prompt_datase
 def test_sharing_needs_a_frozen_policy_backbone(tokenizer, prompt_dataset, tmp_path):
     with pytest.raises(ValueError, match="needs the policy's backbone weights frozen"):
         make(tokenizer, prompt_dataset, tmp_path, ppo_critic_share_backbone=True)
+
+
+def logged_learning_rates(trainer):
+    return {e["step"]: e["learning_rate"] for e in trainer.state.log_history if "learning_rate" in e}
+
+
+def test_critic_warmup_does_not_consume_the_policys_schedule(tokenizer, prompt_dataset, tmp_path):
+    # A linear schedule with a one-step warm-up: the policy's learning rates over its own training steps.
+    schedule = dict(lr_scheduler_type="linear", warmup_steps=1, learning_rate=1e-3)
+    plain = make(tokenizer, prompt_dataset, tmp_path / "plain", max_steps=3, **schedule)
+    plain.train()
+    expected = list(logged_learning_rates(plain).values())
+    assert len(expected) == 3 and expected[0] == 0.0 and expected[1] == pytest.approx(1e-3)
+
+    # Two critic warm-up steps, then the same three policy steps: the policy's schedule starts after the warm-up
+    # (its first step gets the schedule's step-0 rate) and ends where the plain run's does.
+    overrides = dict(max_steps=5, ppo_critic_warmup_steps=2, save_strategy="steps", save_steps=1, **schedule)
+    warm = make(tokenizer, prompt_dataset, tmp_path / "warm", **overrides)
+    warm.train()
+    rates = logged_learning_rates(warm)
+    assert [rates[step] for step in (3, 4, 5)] == expected
+    assert [rates[step] for step in (1, 2)] == [expected[0]] * 2  # the schedule does not move during the warm-up
+    assert warm.lr_scheduler.get_last_lr() == plain.lr_scheduler.get_last_lr()
+    assert set(plain.lr_scheduler.get_last_lr()) == {0.0}  # the linear decay's end
+    assert warm.lr_scheduler.state_dict()["last_epoch"] == plain.lr_scheduler.state_dict()["last_epoch"] == 3
+
+    # Resumed inside the warm-up and after it, the schedule continues exactly.
+    for checkpoint in (1, 3):
+        resumed = make(tokenizer, prompt_dataset, tmp_path / "warm", **overrides)
+        resumed.train(resume_from_checkpoint=str(tmp_path / "warm" / f"checkpoint-{checkpoint}"))
+        resumed_rates = logged_learning_rates(resumed)
+        assert {step: resumed_rates[step] for step in range(checkpoint + 1, 6)} == {
+            step: rates[step] for step in range(checkpoint + 1, 6)
+        }
+        assert resumed.lr_scheduler.state_dict() == warm.lr_scheduler.state_dict()

@@ -33,7 +33,8 @@ class PPOConfig(GRPOConfig):
         ppo_critic_warmup_steps (`int`, *optional*, defaults to `0`):
             Optimizer steps at the start of training in which only the critic trains (the policy is not updated):
             the critic pre-training of arXiv 2506.14758's PPO runs. Counted by `global_step`, so a resumed run
-            continues the count. `>= 0`.
+            continues the count. The policy's learning-rate schedule starts after them: it is built for
+            `max_steps - ppo_critic_warmup_steps` steps and does not step during the warm-up. `>= 0`.
         ppo_critic_model_name_or_path (`str`, *optional*):
             Checkpoint the critic's backbone is loaded from (with a new scalar head); defaults to the policy's.
         ppo_critic_learning_rate (`float`, *optional*):
@@ -62,7 +63,11 @@ class PPOConfig(GRPOConfig):
     )
     ppo_vf_coef: float = field(default=0.1, metadata={"help": "Weight of the value loss; > 0."})
     ppo_critic_warmup_steps: int = field(
-        default=0, metadata={"help": "Optimizer steps at the start in which only the critic trains; >= 0."}
+        default=0,
+        metadata={
+            "help": "Optimizer steps at the start in which only the critic trains (the policy's learning-rate "
+            "schedule starts after them); >= 0."
+        },
     )
     ppo_critic_model_name_or_path: str | None = field(
         default=None, metadata={"help": "Checkpoint of the critic's backbone (default: the policy's)."}
