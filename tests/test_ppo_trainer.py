@@ -275,3 +275,40 @@ def test_critic_warmup_does_not_consume_the_policys_schedule(tokenizer, prompt_d
             step: rates[step] for step in range(checkpoint + 1, 6)
         }
         assert resumed.lr_scheduler.state_dict() == warm.lr_scheduler.state_dict()
+
+
+FP16_REFUSAL = r"`fp16=True`.*PPO's critic.*not prepared by Accelerate.*loss-scaled.*`bf16=True`.*fp32"
+
+
+def test_fp16_is_refused_because_the_critic_would_step_on_scaled_gradients(
+    tokenizer, prompt_dataset, tmp_path, monkeypatch
+):
+    from trl import GRPOConfig
+
+    from trl_entropy.entropy_grpo_trainer import EntropyGRPOTrainer
+
+    # The config refuses it (TrainingArguments accepts fp16 on a CPU machine until the accelerator is built) ...
+    with pytest.raises(ValueError, match=FP16_REFUSAL):
+        PPOConfig(**cpu_grpo_kwargs(tmp_path), fp16=True)
+    # ... also when it comes from `accelerate launch --mixed_precision fp16` (the environment), not the flag ...
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp16")
+    with pytest.raises(ValueError, match=FP16_REFUSAL):
+        PPOConfig(**cpu_grpo_kwargs(tmp_path))
+    monkeypatch.delenv("ACCELERATE_MIXED_PRECISION")
+
+    # ... and the trainer refuses a plain `GRPOConfig` with it, before the policy is loaded.
+    def policy_loaded(*args, **kwargs):
+        raise AssertionError("the policy was loaded before fp16 was refused")
+
+    monkeypatch.setattr(EntropyGRPOTrainer, "__init__", policy_loaded)
+    with pytest.raises(ValueError, match=FP16_REFUSAL):
+        PPOTrainer(
+            model="unused",
+            reward_funcs=countdown_reward,
+            args=GRPOConfig(**cpu_grpo_kwargs(tmp_path), fp16=True),
+            train_dataset=prompt_dataset,
+            processing_class=tokenizer,
+            critic_model=load_tiny_policy()[0],
+        )
+    # bf16 and fp32 pass.
+    assert PPOConfig(**{**cpu_grpo_kwargs(tmp_path), "bf16": True}).bf16

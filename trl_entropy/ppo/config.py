@@ -8,6 +8,23 @@ from ..functional.entropy_advantage import check_entropy_advantage_params
 from ..functional.ppo import check_ppo_params
 
 
+def check_critic_precision(args) -> None:
+    """
+    Refuse fp16 mixed precision for PPO: `fp16=True`, or `mixed_precision` `"fp16"` from the environment (`accelerate
+    launch --mixed_precision fp16`, an Accelerate config file). The critic's AdamW is not prepared by Accelerate, so
+    the GradScaler that unscales the policy's gradients (and skips its steps on inf/NaN ones) would leave the
+    critic's alone: the critic would clip and step on loss-scaled gradients. bf16 and fp32 need no scaler.
+    """
+    if getattr(args, "fp16", False) or getattr(args, "mixed_precision", None) == "fp16":
+        raise ValueError(
+            "`fp16=True` (fp16 mixed precision, also from `ACCELERATE_MIXED_PRECISION=fp16` or `accelerate launch "
+            "--mixed_precision fp16`) is not supported by PPO's critic: the critic's optimizer is not prepared by "
+            "Accelerate, so fp16's GradScaler would not unscale its gradients and the critic would be clipped and "
+            "stepped on loss-scaled gradients (and on the inf/NaN ones of skipped steps). Use `bf16=True` (bf16 mixed "
+            "precision, GRPOConfig's default) or fp32 (`bf16=False`, `fp16=False`)."
+        )
+
+
 @dataclass
 class PPOConfig(GRPOConfig):
     r"""
@@ -48,6 +65,10 @@ class PPOConfig(GRPOConfig):
             Share the policy's frozen backbone weights with the critic (same tensors in memory): needs a LoRA policy
             (`peft_config`) from the same checkpoint. The critic then trains its LoRA adapters
             (`ppo_critic_lora_r > 0`) and head, or its head alone (`ppo_critic_lora_r = 0`). Not with FSDP.
+
+    fp16 mixed precision (`fp16=True`, or `ACCELERATE_MIXED_PRECISION=fp16`) is refused: the critic's optimizer is not
+    prepared by Accelerate, so fp16's gradient scaler would not unscale the critic's gradients. Use `bf16=True` or
+    fp32.
     """
 
     num_generations: int | None = field(
@@ -111,6 +132,7 @@ class PPOConfig(GRPOConfig):
         finally:
             if one_per_prompt:
                 self.num_generations = 1
+        check_critic_precision(self)
 
 
 @dataclass

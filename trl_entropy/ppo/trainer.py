@@ -35,7 +35,7 @@ from ..functional.ppo import (
 )
 from ..model_card import KEY_GRPO_FIELDS
 from ..shaper import config_option
-from .config import EntropyAdvantagePPOConfig, PPOConfig
+from .config import EntropyAdvantagePPOConfig, PPOConfig, check_critic_precision
 from .critic import (
     CRITIC_MARKER_NAME,
     LEGACY_HEAD_PREFIX,
@@ -191,6 +191,8 @@ class PPOTrainer(EntropyGRPOTrainer):
             )
         if isinstance(early_path, str):
             critic_backbone_spec(early_path)
+        if args is not None:  # a plain `GRPOConfig` has not been checked by `PPOConfig`
+            check_critic_precision(args)
         super().__init__(model, reward_funcs, args, *more_args, **kwargs)
         if self.accelerator.distributed_type == DistributedType.DEEPSPEED:
             # Accelerate drives one DeepSpeed engine per `prepare` call with an optimizer; the critic is a second
