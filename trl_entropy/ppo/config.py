@@ -46,7 +46,15 @@ class PPOConfig(GRPOConfig):
         ppo_value_clip (`float` or `None`, *optional*, defaults to `0.2`):
             Clip range of the value loss around the values at generation time; `None` disables the clipping; `> 0`.
         ppo_vf_coef (`float`, *optional*, defaults to `0.1`):
-            Weight of the value loss in the loss; `> 0`.
+            Factor `c` on the value loss. The critic shares no trained parameter and no optimizer with the policy
+            (neither with `ppo_critic_share_backbone`, whose shared weights are frozen), so `c` weighs nothing
+            against the policy loss: it only multiplies the critic's gradients, which are then clipped at
+            `max_grad_norm` and stepped by the critic's own AdamW. AdamW's update is invariant to that scale except
+            through its epsilon: `c` acts exactly as an epsilon of `1e-8 / c` and a clipping threshold of
+            `max_grad_norm / c` on the unscaled gradients. It matters only where the critic's gradients are as small
+            as the epsilon (its backbone's first steps, while the zero-initialised head is small) or the clipping
+            binds. Set how fast the critic learns with `ppo_critic_learning_rate`. (It also scales the value loss's
+            share of the logged `loss`.) `> 0`.
         ppo_critic_warmup_steps (`int`, *optional*, defaults to `0`):
             Optimizer steps at the start of training in which only the critic trains (the policy is not updated):
             the critic pre-training of arXiv 2506.14758's PPO runs. Counted by `global_step`, so a resumed run
@@ -82,7 +90,14 @@ class PPOConfig(GRPOConfig):
     ppo_value_clip: float | None = field(
         default=0.2, metadata={"help": "Clip range of the value loss around the old values; None: no clipping."}
     )
-    ppo_vf_coef: float = field(default=0.1, metadata={"help": "Weight of the value loss; > 0."})
+    ppo_vf_coef: float = field(
+        default=0.1,
+        metadata={
+            "help": "Factor c on the value loss; > 0. It only scales the critic's gradients before max_grad_norm "
+            "clipping and the critic's own AdamW: the same as an Adam epsilon of 1e-8 / c and a clip of "
+            "max_grad_norm / c. Set the critic's step size with ppo_critic_learning_rate."
+        },
+    )
     ppo_critic_warmup_steps: int = field(
         default=0,
         metadata={

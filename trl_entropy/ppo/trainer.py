@@ -162,7 +162,9 @@ class PPOTrainer(EntropyGRPOTrainer):
 
     The policy loss is TRL's (every `loss_type`, clipping, `beta`) on token-level GAE advantages; the critic trains on
     PPO's clipped value loss with its own AdamW (`ppo_critic_learning_rate`, constant; gradients clipped at
-    `max_grad_norm`). Checkpoints hold the critic (`critic/`: the backbone's `save_pretrained` and
+    `max_grad_norm`). The two models share no trained parameter and no optimizer, so `ppo_vf_coef` only scales the
+    critic's gradients: for AdamW that is the same as dividing its epsilon and the clipping threshold `max_grad_norm` by
+    the coefficient, nothing else; the critic's step size is `ppo_critic_learning_rate`. Checkpoints hold the critic (`critic/`: the backbone's `save_pretrained` and
     `value_head.safetensors`) and its optimizer
     (`critic/critic_optimizer.pt`); `save_model` writes the critic next to the policy. One completion per prompt
     works (`num_generations=1`).
