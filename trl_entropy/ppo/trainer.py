@@ -164,10 +164,11 @@ class PPOTrainer(EntropyGRPOTrainer):
     PPO's clipped value loss with its own AdamW (`ppo_critic_learning_rate`, constant; gradients clipped at
     `max_grad_norm`). The two models share no trained parameter and no optimizer, so `ppo_vf_coef` only scales the
     critic's gradients: for AdamW that is the same as dividing its epsilon and the clipping threshold `max_grad_norm` by
-    the coefficient, nothing else; the critic's step size is `ppo_critic_learning_rate`. Checkpoints hold the critic (`critic/`: the backbone's `save_pretrained` and
-    `value_head.safetensors`) and its optimizer
+    the coefficient, nothing else; the critic's step size is `ppo_critic_learning_rate`. Checkpoints hold the critic
+    (`critic/`: the backbone's `save_pretrained` and `value_head.safetensors`) and its optimizer
     (`critic/critic_optimizer.pt`); `save_model` writes the critic next to the policy. One completion per prompt
-    works (`num_generations=1`).
+    works (`num_generations=1`). fp16 mixed precision is refused (the critic's optimizer is not prepared by
+    Accelerate, so fp16's gradient scaler would not unscale it): use `bf16=True` or fp32.
 
     Logged under `ppo/` (exact means over all processes): `value_loss`, `value_clipfrac`, `explained_variance`,
     `value_mean`, `return_mean`, `advantage_mean` (before whitening), `advantage_std`, `critic_warmup` (1 during the
