@@ -240,3 +240,137 @@ def test_critic_shares_the_lora_policys_frozen_backbone(tokenizer, prompt_datase
 def test_sharing_needs_a_frozen_policy_backbone(tokenizer, prompt_dataset, tmp_path):
     with pytest.raises(ValueError, match="needs the policy's backbone weights frozen"):
         make(tokenizer, prompt_dataset, tmp_path, ppo_critic_share_backbone=True)
+
+
+def logged_learning_rates(trainer):
+    return {e["step"]: e["learning_rate"] for e in trainer.state.log_history if "learning_rate" in e}
+
+
+def test_critic_warmup_does_not_consume_the_policys_schedule(tokenizer, prompt_dataset, tmp_path):
+    # A linear schedule with a one-step warm-up: the policy's learning rates over its own training steps.
+    schedule = dict(lr_scheduler_type="linear", warmup_steps=1, learning_rate=1e-3)
+    plain = make(tokenizer, prompt_dataset, tmp_path / "plain", max_steps=3, **schedule)
+    plain.train()
+    expected = list(logged_learning_rates(plain).values())
+    assert len(expected) == 3 and expected[0] == 0.0 and expected[1] == pytest.approx(1e-3)
+
+    # Two critic warm-up steps, then the same three policy steps: the policy's schedule starts after the warm-up
+    # (its first step gets the schedule's step-0 rate) and ends where the plain run's does.
+    overrides = dict(max_steps=5, ppo_critic_warmup_steps=2, save_strategy="steps", save_steps=1, **schedule)
+    warm = make(tokenizer, prompt_dataset, tmp_path / "warm", **overrides)
+    warm.train()
+    rates = logged_learning_rates(warm)
+    assert [rates[step] for step in (3, 4, 5)] == expected
+    assert [rates[step] for step in (1, 2)] == [expected[0]] * 2  # the schedule does not move during the warm-up
+    assert warm.lr_scheduler.get_last_lr() == plain.lr_scheduler.get_last_lr()
+    assert set(plain.lr_scheduler.get_last_lr()) == {0.0}  # the linear decay's end
+    assert warm.lr_scheduler.state_dict()["last_epoch"] == plain.lr_scheduler.state_dict()["last_epoch"] == 3
+
+    # Resumed inside the warm-up and after it, the schedule continues exactly.
+    for checkpoint in (1, 3):
+        resumed = make(tokenizer, prompt_dataset, tmp_path / "warm", **overrides)
+        resumed.train(resume_from_checkpoint=str(tmp_path / "warm" / f"checkpoint-{checkpoint}"))
+        resumed_rates = logged_learning_rates(resumed)
+        assert {step: resumed_rates[step] for step in range(checkpoint + 1, 6)} == {
+            step: rates[step] for step in range(checkpoint + 1, 6)
+        }
+        assert resumed.lr_scheduler.state_dict() == warm.lr_scheduler.state_dict()
+
+
+FP16_REFUSAL = r"`fp16=True`.*PPO's critic.*not prepared by Accelerate.*loss-scaled.*`bf16=True`.*fp32"
+
+
+def test_fp16_is_refused_because_the_critic_would_step_on_scaled_gradients(
+    tokenizer, prompt_dataset, tmp_path, monkeypatch
+):
+    from trl import GRPOConfig
+
+    from trl_entropy.entropy_grpo_trainer import EntropyGRPOTrainer
+
+    # The config refuses it (TrainingArguments accepts fp16 on a CPU machine until the accelerator is built) ...
+    with pytest.raises(ValueError, match=FP16_REFUSAL):
+        PPOConfig(**cpu_grpo_kwargs(tmp_path), fp16=True)
+    # ... also when it comes from `accelerate launch --mixed_precision fp16` (the environment), not the flag ...
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp16")
+    with pytest.raises(ValueError, match=FP16_REFUSAL):
+        PPOConfig(**cpu_grpo_kwargs(tmp_path))
+    monkeypatch.delenv("ACCELERATE_MIXED_PRECISION")
+
+    # ... and the trainer refuses a plain `GRPOConfig` with it, before the policy is loaded.
+    def policy_loaded(*args, **kwargs):
+        raise AssertionError("the policy was loaded before fp16 was refused")
+
+    monkeypatch.setattr(EntropyGRPOTrainer, "__init__", policy_loaded)
+    with pytest.raises(ValueError, match=FP16_REFUSAL):
+        PPOTrainer(
+            model="unused",
+            reward_funcs=countdown_reward,
+            args=GRPOConfig(**cpu_grpo_kwargs(tmp_path), fp16=True),
+            train_dataset=prompt_dataset,
+            processing_class=tokenizer,
+            critic_model=load_tiny_policy()[0],
+        )
+    # bf16 and fp32 pass.
+    assert PPOConfig(**{**cpu_grpo_kwargs(tmp_path), "bf16": True}).bf16
+
+
+def test_vf_coef_only_rescales_the_critics_adam_epsilon(tokenizer, prompt_dataset, tmp_path):
+    # The critic has its own parameters and its own AdamW: `ppo_vf_coef` c scales its gradients, and Adam's update
+    # m / (sqrt(v) + eps) of c * g is the update of g with eps / c. Without gradient clipping (which c would move to
+    # max_grad_norm / c) the coefficient does nothing else.
+    overrides = dict(max_steps=3, max_grad_norm=0.0, learning_rate=1e-3)
+    critics = {}
+    for coef, eps in ((0.5, 1e-8), (5.0, 1e-7), (5.0, 1e-8)):
+        trainer = make(tokenizer, prompt_dataset, tmp_path / f"{coef}-{eps}", ppo_vf_coef=coef, **overrides)
+        for group in trainer.critic_optimizer.param_groups:
+            group["eps"] = eps
+        start = parameters(trainer.critic)  # the same in every run
+        trainer.train()
+        critics[coef, eps] = parameters(trainer.critic)
+
+    def largest(a, b):
+        return max((a[name] - b[name]).abs().max().item() for name in start)
+
+    moved = largest(critics[0.5, 1e-8], start)
+    assert moved > 1e-3  # the critic trained
+    # 10 x the coefficient with 10 x Adam's epsilon: the same critic, up to rounding (measured: 1.5e-6).
+    assert largest(critics[5.0, 1e-7], critics[0.5, 1e-8]) < 1e-5
+    # 10 x the coefficient alone is 10 x smaller an epsilon: it matters where gradients are as small as epsilon, as
+    # the backbone's are while the zero-initialised head is small (measured: up to 1.1e-3, against moves of 1.6e-3).
+    assert largest(critics[5.0, 1e-8], critics[0.5, 1e-8]) > 1e-4
+
+    # What the documentation says about it.
+    field = PPOConfig.__dataclass_fields__["ppo_vf_coef"]
+    for text in (field.metadata["help"], PPOConfig.__doc__, PPOTrainer.__doc__):
+        assert "ppo_critic_learning_rate" in text and "epsilon" in text and "max_grad_norm" in text
+
+
+def test_shared_backbone_each_loss_reaches_its_own_model_only(tokenizer, prompt_dataset, tmp_path):
+    # What makes `ppo_vf_coef` a gradient scale rather than a loss weight also with a shared backbone: the shared
+    # weights are frozen, so the value loss reaches no policy parameter and TRL's policy loss no critic parameter.
+    from peft import LoraConfig
+
+    from trl_entropy.entropy_grpo_trainer import loss_mask
+
+    trainer = PPOTrainer(
+        model=load_tiny_policy()[0],
+        reward_funcs=countdown_reward,
+        args=PPOConfig(
+            **cpu_grpo_kwargs(tmp_path, per_device_train_batch_size=16, num_generations=1, max_completion_length=12),
+            ppo_critic_lora_r=4,
+            ppo_critic_share_backbone=True,
+        ),
+        train_dataset=prompt_dataset,
+        processing_class=tokenizer,
+        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"),
+    )
+    inputs = first_batch(trainer)
+    with trainer._open_loss_pass(inputs):
+        value_loss = trainer._value_loss(inputs, loss_mask(inputs))
+    value_loss.backward()
+    assert all(p.grad is None for p in trainer.model.parameters())
+    assert trainer.critic.value_head.weight.grad is not None
+    trainer.critic.zero_grad(set_to_none=True)
+    GRPOTrainer._compute_loss(trainer, trainer.model, inputs).backward()
+    assert all(p.grad is None for p in trainer.critic.parameters())
+    assert any(p.grad is not None for p in trainer.model.parameters())

@@ -8,6 +8,23 @@ from ..functional.entropy_advantage import check_entropy_advantage_params
 from ..functional.ppo import check_ppo_params
 
 
+def check_critic_precision(args) -> None:
+    """
+    Refuse fp16 mixed precision for PPO: `fp16=True`, or `mixed_precision` `"fp16"` from the environment (`accelerate
+    launch --mixed_precision fp16`, an Accelerate config file). The critic's AdamW is not prepared by Accelerate, so
+    the GradScaler that unscales the policy's gradients (and skips its steps on inf/NaN ones) would leave the
+    critic's alone: the critic would clip and step on loss-scaled gradients. bf16 and fp32 need no scaler.
+    """
+    if getattr(args, "fp16", False) or getattr(args, "mixed_precision", None) == "fp16":
+        raise ValueError(
+            "`fp16=True` (fp16 mixed precision, also from `ACCELERATE_MIXED_PRECISION=fp16` or `accelerate launch "
+            "--mixed_precision fp16`) is not supported by PPO's critic: the critic's optimizer is not prepared by "
+            "Accelerate, so fp16's GradScaler would not unscale its gradients and the critic would be clipped and "
+            "stepped on loss-scaled gradients (and on the inf/NaN ones of skipped steps). Use `bf16=True` (bf16 mixed "
+            "precision, GRPOConfig's default) or fp32 (`bf16=False`, `fp16=False`)."
+        )
+
+
 @dataclass
 class PPOConfig(GRPOConfig):
     r"""
@@ -29,11 +46,20 @@ class PPOConfig(GRPOConfig):
         ppo_value_clip (`float` or `None`, *optional*, defaults to `0.2`):
             Clip range of the value loss around the values at generation time; `None` disables the clipping; `> 0`.
         ppo_vf_coef (`float`, *optional*, defaults to `0.1`):
-            Weight of the value loss in the loss; `> 0`.
+            Factor `c` on the value loss. The critic shares no trained parameter and no optimizer with the policy
+            (neither with `ppo_critic_share_backbone`, whose shared weights are frozen), so `c` weighs nothing
+            against the policy loss: it only multiplies the critic's gradients, which are then clipped at
+            `max_grad_norm` and stepped by the critic's own AdamW. AdamW's update is invariant to that scale except
+            through its epsilon: `c` acts exactly as an epsilon of `1e-8 / c` and a clipping threshold of
+            `max_grad_norm / c` on the unscaled gradients. It matters only where the critic's gradients are as small
+            as the epsilon (its backbone's first steps, while the zero-initialised head is small) or the clipping
+            binds. Set how fast the critic learns with `ppo_critic_learning_rate`. (It also scales the value loss's
+            share of the logged `loss`.) `> 0`.
         ppo_critic_warmup_steps (`int`, *optional*, defaults to `0`):
             Optimizer steps at the start of training in which only the critic trains (the policy is not updated):
             the critic pre-training of arXiv 2506.14758's PPO runs. Counted by `global_step`, so a resumed run
-            continues the count. `>= 0`.
+            continues the count. The policy's learning-rate schedule starts after them: it is built for
+            `max_steps - ppo_critic_warmup_steps` steps and does not step during the warm-up. `>= 0`.
         ppo_critic_model_name_or_path (`str`, *optional*):
             Checkpoint the critic's backbone is loaded from (with a new scalar head); defaults to the policy's.
         ppo_critic_learning_rate (`float`, *optional*):
@@ -47,6 +73,10 @@ class PPOConfig(GRPOConfig):
             Share the policy's frozen backbone weights with the critic (same tensors in memory): needs a LoRA policy
             (`peft_config`) from the same checkpoint. The critic then trains its LoRA adapters
             (`ppo_critic_lora_r > 0`) and head, or its head alone (`ppo_critic_lora_r = 0`). Not with FSDP.
+
+    fp16 mixed precision (`fp16=True`, or `ACCELERATE_MIXED_PRECISION=fp16`) is refused: the critic's optimizer is not
+    prepared by Accelerate, so fp16's gradient scaler would not unscale the critic's gradients. Use `bf16=True` or
+    fp32.
     """
 
     num_generations: int | None = field(
@@ -60,9 +90,20 @@ class PPOConfig(GRPOConfig):
     ppo_value_clip: float | None = field(
         default=0.2, metadata={"help": "Clip range of the value loss around the old values; None: no clipping."}
     )
-    ppo_vf_coef: float = field(default=0.1, metadata={"help": "Weight of the value loss; > 0."})
+    ppo_vf_coef: float = field(
+        default=0.1,
+        metadata={
+            "help": "Factor c on the value loss; > 0. It only scales the critic's gradients before max_grad_norm "
+            "clipping and the critic's own AdamW: the same as an Adam epsilon of 1e-8 / c and a clip of "
+            "max_grad_norm / c. Set the critic's step size with ppo_critic_learning_rate."
+        },
+    )
     ppo_critic_warmup_steps: int = field(
-        default=0, metadata={"help": "Optimizer steps at the start in which only the critic trains; >= 0."}
+        default=0,
+        metadata={
+            "help": "Optimizer steps at the start in which only the critic trains (the policy's learning-rate "
+            "schedule starts after them); >= 0."
+        },
     )
     ppo_critic_model_name_or_path: str | None = field(
         default=None, metadata={"help": "Checkpoint of the critic's backbone (default: the policy's)."}
@@ -106,6 +147,7 @@ class PPOConfig(GRPOConfig):
         finally:
             if one_per_prompt:
                 self.num_generations = 1
+        check_critic_precision(self)
 
 
 @dataclass

@@ -21,6 +21,7 @@ import os
 import torch
 from accelerate.utils import DistributedType
 from safetensors.torch import load_file
+from transformers.optimization import GreedyLR
 
 from ..entropy_advantage.trainer import PAPER_2506_14758, EntropyAdvantageShaper
 from ..entropy_grpo_trainer import EntropyGRPOTrainer, loss_mask, policy_modules
@@ -34,7 +35,7 @@ from ..functional.ppo import (
 )
 from ..model_card import KEY_GRPO_FIELDS
 from ..shaper import config_option
-from .config import EntropyAdvantagePPOConfig, PPOConfig
+from .config import EntropyAdvantagePPOConfig, PPOConfig, check_critic_precision
 from .critic import (
     CRITIC_MARKER_NAME,
     LEGACY_HEAD_PREFIX,
@@ -105,6 +106,37 @@ def share_backbone(critic: torch.nn.Module, policy_backbone: torch.nn.Module) ->
     return shared
 
 
+class WarmupDeferredScheduler:
+    """
+    The policy's learning-rate scheduler, held still during PPO's critic warm-up: `step()` does nothing while `defer()`
+    is true, so the schedule counts the policy's own optimizer steps only. Everything else (`state_dict`,
+    `load_state_dict`, `get_last_lr`, attributes) is the wrapped scheduler's, so checkpoints hold the plain scheduler's
+    state (`scheduler.pt` is unchanged) and resume exactly.
+    """
+
+    def __init__(self, scheduler, defer):
+        self.scheduler = scheduler
+        self.defer = defer
+
+    def step(self, *args, **kwargs):
+        if not self.defer():
+            self.scheduler.step(*args, **kwargs)
+
+    def state_dict(self):
+        return self.scheduler.state_dict()
+
+    def load_state_dict(self, state_dict):
+        self.scheduler.load_state_dict(state_dict)
+
+    def get_last_lr(self):
+        return self.scheduler.get_last_lr()
+
+    def __getattr__(self, name):
+        if name == "scheduler":  # not set yet (unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.scheduler, name)
+
+
 def lora_token_classification_critic(critic: torch.nn.Module, r: int, alpha: int | None = None) -> torch.nn.Module:
     """A token-classification critic passed as `critic_model=` with LoRA adapters of rank `r` on every linear layer of
     its backbone (frozen) and its scalar head `score` trained in full (PEFT's token-classification task)."""
@@ -130,10 +162,13 @@ class PPOTrainer(EntropyGRPOTrainer):
 
     The policy loss is TRL's (every `loss_type`, clipping, `beta`) on token-level GAE advantages; the critic trains on
     PPO's clipped value loss with its own AdamW (`ppo_critic_learning_rate`, constant; gradients clipped at
-    `max_grad_norm`). Checkpoints hold the critic (`critic/`: the backbone's `save_pretrained` and
-    `value_head.safetensors`) and its optimizer
+    `max_grad_norm`). The two models share no trained parameter and no optimizer, so `ppo_vf_coef` only scales the
+    critic's gradients: for AdamW that is the same as dividing its epsilon and the clipping threshold `max_grad_norm` by
+    the coefficient, nothing else; the critic's step size is `ppo_critic_learning_rate`. Checkpoints hold the critic
+    (`critic/`: the backbone's `save_pretrained` and `value_head.safetensors`) and its optimizer
     (`critic/critic_optimizer.pt`); `save_model` writes the critic next to the policy. One completion per prompt
-    works (`num_generations=1`).
+    works (`num_generations=1`). fp16 mixed precision is refused (the critic's optimizer is not prepared by
+    Accelerate, so fp16's gradient scaler would not unscale it): use `bf16=True` or fp32.
 
     Logged under `ppo/` (exact means over all processes): `value_loss`, `value_clipfrac`, `explained_variance`,
     `value_mean`, `return_mean`, `advantage_mean` (before whitening), `advantage_std`, `critic_warmup` (1 during the
@@ -159,6 +194,8 @@ class PPOTrainer(EntropyGRPOTrainer):
             )
         if isinstance(early_path, str):
             critic_backbone_spec(early_path)
+        if args is not None:  # a plain `GRPOConfig` has not been checked by `PPOConfig`
+            check_critic_precision(args)
         super().__init__(model, reward_funcs, args, *more_args, **kwargs)
         if self.accelerator.distributed_type == DistributedType.DEEPSPEED:
             # Accelerate drives one DeepSpeed engine per `prepare` call with an optimizer; the critic is a second
@@ -196,6 +233,23 @@ class PPOTrainer(EntropyGRPOTrainer):
 
     def build_stateful_callbacks(self, args) -> None:
         self.ppo = {name: config_option(args, PPOConfig, name) for name in PPO_FIELDS}
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        # The policy's schedule spans the policy's optimizer steps, after the critic warm-up: the scheduler is built
+        # for `num_training_steps - ppo_critic_warmup_steps` steps (a `warmup_ratio` is a share of those) and does not
+        # step during the warm-up, so the first policy step gets the schedule's step-0 rate and the last one its end.
+        warmup = self.ppo["ppo_critic_warmup_steps"]
+        if warmup == 0:
+            return super().create_scheduler(num_training_steps, optimizer)
+        scheduler = super().create_scheduler(max(num_training_steps - warmup, 1), optimizer)
+        metric_driven = (torch.optim.lr_scheduler.ReduceLROnPlateau, GreedyLR)
+        if not isinstance(scheduler, (WarmupDeferredScheduler, *metric_driven)):  # those step on evaluation metrics
+            self.lr_scheduler = WarmupDeferredScheduler(scheduler, self._policy_schedule_deferred)
+        return self.lr_scheduler
+
+    def _policy_schedule_deferred(self) -> bool:
+        # Read by the scheduler's `step()`, which the Trainer calls before `global_step` counts the step just taken.
+        return self.state.global_step < self.ppo["ppo_critic_warmup_steps"]
 
     def in_critic_warmup(self) -> bool:
         """Whether the current optimizer step trains the critic only (the first `ppo_critic_warmup_steps`)."""
