@@ -79,6 +79,10 @@ def _method_keys(log_histories: Sequence[Sequence[dict[str, Any]]]) -> list[str]
     )
 
 
+# With more runs than this, `_draw_panels` draws one legend below the panels instead of one in each.
+SHARED_LEGEND_ABOVE = 6
+
+
 def _draw_panels(
     panels: Mapping[str, Mapping[str, tuple[list[int], list[float]]]],
     output_path: str | os.PathLike,
@@ -95,24 +99,37 @@ def _draw_panels(
 
     columns = min(3, len(panels))
     rows = math.ceil(len(panels) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.0 * rows), squeeze=False)
+    labels = list(dict.fromkeys(label for lines in panels.values() for label in lines))
+    # Beyond a few runs a legend in every panel hides the curves: one legend for the figure, below the panels.
+    shared_legend = len(labels) > SHARED_LEGEND_ABOVE
+    legend_columns = min(6, len(labels))
+    legend_height = 0.25 * math.ceil(len(labels) / legend_columns) + 0.2 if shared_legend else 0.0  # inches
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.0 * rows + legend_height), squeeze=False)
+    handles = {}
     for ax, (panel_title, lines) in zip(axes.flat, panels.items(), strict=False):
         show_legend = always_legend or len(lines) > 1
         for label, (steps, values) in lines.items():
             color = None if colors is None else colors.get(label)
-            ax.plot(steps, values, linewidth=1.2, label=label if show_legend else None, color=color)
+            (handles[label],) = ax.plot(
+                steps, values, linewidth=1.2, label=label if show_legend else None, color=color
+            )
         ax.set_title(panel_title, fontsize=10)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
         if stage_boundary is not None:
             ax.axvline(stage_boundary, color="tab:red", linestyle="--", linewidth=1.0, label="plateau")
-        if stage_boundary is not None or show_legend:
+        if stage_boundary is not None or (show_legend and not shared_legend):
             ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    if shared_legend:
+        fig.legend([handles[label] for label in labels], labels, loc="lower center", ncol=legend_columns, fontsize=8,
+                   frameon=False)  # fmt: skip
+        fig.tight_layout(rect=(0, legend_height / fig.get_figheight(), 1, 1))
+    else:
+        fig.tight_layout()
     fig.savefig(output_path, dpi=100)
     plt.close(fig)
 
