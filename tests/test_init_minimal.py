@@ -9,11 +9,7 @@ from trl_entropy.methods import METHODS, get_method
 from trl_entropy.tasks import countdown_reward, load_tiny_policy
 
 
-# `shaping` composes the methods named in its config and has none by default (a separate issue).
-DEFAULT_CONSTRUCTIBLE = sorted(name for name in METHODS if name != "shaping")
-
-
-@pytest.mark.parametrize("name", DEFAULT_CONSTRUCTIBLE)
+@pytest.mark.parametrize("name", sorted(METHODS))
 def test_init_minimal(name, prompt_dataset, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the default output_dir is relative to the working directory
     # GRPOConfig defaults to bf16=True, which TrainingArguments refuses without a GPU: pretend bf16 is supported.

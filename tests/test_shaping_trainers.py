@@ -378,8 +378,22 @@ def test_composition_from_a_yaml_recipe(tmp_path):
         assert expected in card, expected
 
 
-def test_shaping_trainer_needs_its_config(tokenizer, prompt_dataset, tmp_path):
+def test_shaping_trainer_is_a_drop_in_for_a_plain_grpo_config(tokenizer, prompt_dataset, tmp_path):
+    # Like every other trainer (and TRL's own GRPO tests): a plain GRPOConfig gets ShapingGRPOConfig's defaults,
+    # `shaping_methods = ["entropy_advantage"]` with the paper's alpha and kappa.
     from trl import GRPOConfig
 
-    with pytest.raises(TypeError, match="ShapingGRPOTrainer needs a ShapingGRPOConfig"):
-        make(ShapingGRPOTrainer, GRPOConfig, tokenizer, prompt_dataset, tmp_path)
+    trainer = make(ShapingGRPOTrainer, GRPOConfig, tokenizer, prompt_dataset, tmp_path)
+    assert [shaper.name for shaper in trainer.advantage_shapers] == ["entropy_advantage"]
+    assert trainer.method_hyperparameters()["shaping_methods"] == ["entropy_advantage"]
+    assert trainer.method_hyperparameters()["entropy_advantage_alpha"] == 0.4
+
+
+def test_shaping_methods_are_still_checked_on_any_config(tokenizer, prompt_dataset, tmp_path):
+    from trl import GRPOConfig
+
+    class Args(GRPOConfig):
+        shaping_methods = ["entropy_advantage", "unknown"]
+
+    with pytest.raises(ValueError, match=r"`shaping_methods` must be a non-empty list of distinct names"):
+        make(ShapingGRPOTrainer, Args, tokenizer, prompt_dataset, tmp_path)

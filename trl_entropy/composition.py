@@ -24,6 +24,7 @@ from .position_shaping import PositionShapingGRPOConfig
 from .position_shaping.trainer import PositionShaper
 from .ppl_shaping import PPLShapingGRPOConfig
 from .ppl_shaping.trainer import PPLShaper
+from .shaper import config_option
 
 
 # The order of application.
@@ -70,7 +71,8 @@ def check_shaping_methods(methods) -> None:
 class ShapingGRPOTrainer(EntropyGRPOTrainer):
     r"""
     GRPO with any combination of advantage-shaping methods (perplexity, entropy advantage, position), applied in
-    the fixed order `ppl`, `entropy_advantage`, `position`. Needs a [`ShapingGRPOConfig`].
+    the fixed order `ppl`, `entropy_advantage`, `position`. `args` may be a [`ShapingGRPOConfig`] or any
+    [`~trl.GRPOConfig`] (then with its defaults: the entropy advantage alone).
     """
 
     _tag_names = ["trl", "grpo", "trl-entropy", "advantage-shaping"]
@@ -79,9 +81,14 @@ class ShapingGRPOTrainer(EntropyGRPOTrainer):
     _output_suffix = "Shaping-GRPO"
 
     def build_shapers(self, args):
-        if not hasattr(args, "shaping_methods"):
-            raise TypeError(
-                f"ShapingGRPOTrainer needs a ShapingGRPOConfig (with `shaping_methods`), got {type(args).__name__}."
-            )
-        check_shaping_methods(args.shaping_methods)
-        return [SHAPERS[name](args) for name in SHAPING_ORDER if name in args.shaping_methods]
+        # A plain GRPOConfig (a drop-in, as for every trainer) gets ShapingGRPOConfig's defaults.
+        self.shaping_methods = list(config_option(args, ShapingGRPOConfig, "shaping_methods"))
+        check_shaping_methods(self.shaping_methods)
+        return [SHAPERS[name](args) for name in SHAPING_ORDER if name in self.shaping_methods]
+
+    def method_hyperparameters(self):
+        # the methods applied, in their order of application, also when there is only one
+        return {
+            "shaping_methods": [shaper.name for shaper in self.advantage_shapers],
+            **super().method_hyperparameters(),
+        }
