@@ -7,26 +7,27 @@ import torch
 
 def gather_variable_length(accelerator, local: torch.Tensor) -> tuple[torch.Tensor, int]:
     """
-    Concatenate a 1-D tensor whose length differs between processes, in process order, on every process.
+    Concatenate along the first dimension a tensor whose first dimension differs between processes, in process order,
+    on every process (two collectives, whatever the trailing dimensions).
 
     Args:
         accelerator (`accelerate.Accelerator`):
             The trainer's accelerator.
         local (`torch.Tensor`):
-            This process's values, `(n_p,)`.
+            This process's values, `(n_p, ...)`; the trailing dimensions are the same on every process.
 
     Returns:
-        `tuple[torch.Tensor, int]`: The values of all processes, `(sum n_p,)`, and the offset of this process's values
-        in it.
+        `tuple[torch.Tensor, int]`: The values of all processes, `(sum n_p, ...)`, and the offset of this process's
+        values in it.
     """
-    if local.dim() != 1:
-        raise ValueError(f"`local` must be 1-D, got shape {tuple(local.shape)}.")
+    if local.dim() == 0:
+        raise ValueError("`local` must have at least one dimension, got a scalar.")
     if accelerator.num_processes == 1:
         return local, 0
-    counts = accelerator.gather(torch.tensor([local.numel()], device=local.device)).tolist()
-    padded = torch.zeros(max(counts), dtype=local.dtype, device=local.device)
-    padded[: local.numel()] = local
-    gathered = accelerator.gather(padded).view(len(counts), -1)
+    counts = accelerator.gather(torch.tensor([local.size(0)], device=local.device)).tolist()
+    padded = local.new_zeros((max(counts), *local.shape[1:]))
+    padded[: local.size(0)] = local
+    gathered = accelerator.gather(padded).view(len(counts), max(counts), *local.shape[1:])
     values = torch.cat([gathered[rank, :count] for rank, count in enumerate(counts)])
     return values, sum(counts[: accelerator.process_index])
 

@@ -75,11 +75,8 @@ class GlobalCovarianceScope(OptimizerStepWindow):
             check_global_scope_layout(args, self.scope_field)
         self.step_window: CovarianceWindow | None = None
 
-    def global_scope_active(self) -> bool:
-        return self.covariance_scope == "global" and self.model.training
-
     def step_window_active(self) -> bool:
-        return self.global_scope_active()
+        return self.covariance_scope == "global" and self.model.training
 
     def select_tokens(self, cov: torch.Tensor, mask: torch.Tensor, exclude: torch.Tensor | None) -> torch.Tensor:
         """The method's selection on one selection set (the `(1, n)` row of the step in the global scope)."""
@@ -100,14 +97,14 @@ class GlobalCovarianceScope(OptimizerStepWindow):
             logps.append(batch_logps)
             advantages.append(batch["advantages"])
             excludes.append(torch.zeros_like(mask) if exclude is None else exclude.float())
-        local_logps = valid_token_vector(logps, masks).to(masks[0].device)[0]
-        all_logps, offset = gather_variable_length(self.accelerator, local_logps)
-        all_advantages, _ = gather_variable_length(self.accelerator, valid_token_vector(advantages, masks)[0])
-        all_excluded, _ = gather_variable_length(self.accelerator, valid_token_vector(excludes, masks)[0])
-        everything = torch.ones_like(all_logps).unsqueeze(0)
-        cov = token_covariance(all_advantages.unsqueeze(0), all_logps.unsqueeze(0), everything)
-        selected = self.select_tokens(cov, everything, all_excluded.unsqueeze(0) > 0.5)
-        local = slice(offset, offset + local_logps.numel())
+        # one (n, 3) gather of every valid token's log-prob, advantage and exclusion flag
+        local_tokens = torch.cat([valid_token_vector(values, masks) for values in (logps, advantages, excludes)]).T
+        all_tokens, offset = gather_variable_length(self.accelerator, local_tokens)
+        all_logps, all_advantages, all_excluded = all_tokens.T.unsqueeze(1)
+        everything = torch.ones_like(all_logps)
+        cov = token_covariance(all_advantages, all_logps, everything)
+        selected = self.select_tokens(cov, everything, all_excluded > 0.5)
+        local = slice(offset, offset + local_tokens.size(0))
         return CovarianceWindow(
             split_valid_token_vector(cov[0, local], masks), split_valid_token_vector(selected[0, local], masks)
         )
@@ -154,12 +151,12 @@ class ClipCovShaper(AdvantageShaper):
         """The CPU generator of the draws, seeded once: with `seed + process_index` in the per-micro-batch scope (each
         process draws its own), with `seed` in the global scope (every process makes the same draw on the same row)."""
         if self.generator is None:
-            offset = 0 if self.option("clip_cov_scope") == "global" else trainer.accelerator.process_index
+            offset = 0 if trainer.covariance_scope == "global" else trainer.accelerator.process_index
             self.generator = torch.Generator().manual_seed(trainer.args.seed + offset)
         return self.generator
 
     def shape(self, trainer, advantages, per_token_logps, entropies, mask, inputs) -> torch.Tensor:
-        if trainer.global_scope_active():
+        if trainer.step_window_active():
             cov, selected = trainer.window_entry(mask)
         else:
             cov = token_covariance(advantages, per_token_logps, mask)
@@ -273,7 +270,7 @@ class KLCovGRPOTrainer(GlobalCovarianceScope, EntropyGRPOTrainer):
         if old_logps is None:
             # TRL leaves it out when it trains on a batch with the policy that sampled it: then p_old = p.
             old_logps = per_token_logps.detach()
-        if self.global_scope_active():
+        if self.step_window_active():
             cov, selected = self.window_entry(mask)
         else:
             cov = token_covariance(inputs["advantages"], per_token_logps, mask)
