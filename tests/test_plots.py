@@ -409,24 +409,12 @@ def test_recipe_script_records_token_entropies_when_asked(tmp_path):
 
 
 def test_many_runs_share_one_legend_below_the_panels(tmp_path, monkeypatch):
+    import matplotlib.axes
+    import matplotlib.figure
+
     legends = []
-    original = plotting._draw_panels
-
-    def recording(*args, **kwargs):
-        import matplotlib.figure
-
-        calls_before = len(legends)
-        real_legend, real_figure_legend = matplotlib.axes.Axes.legend, matplotlib.figure.Figure.legend
-        monkeypatch.setattr(matplotlib.axes.Axes, "legend", lambda self, *a, **k: legends.append("panel"))
-        monkeypatch.setattr(matplotlib.figure.Figure, "legend", lambda self, *a, **k: legends.append(("figure", a)))
-        try:
-            original(*args, **kwargs)
-        finally:
-            monkeypatch.setattr(matplotlib.axes.Axes, "legend", real_legend)
-            monkeypatch.setattr(matplotlib.figure.Figure, "legend", real_figure_legend)
-        return legends[calls_before:]
-
-    monkeypatch.setattr(plotting, "_draw_panels", recording)
+    monkeypatch.setattr(matplotlib.axes.Axes, "legend", lambda self, *a, **k: legends.append("panel"))
+    monkeypatch.setattr(matplotlib.figure.Figure, "legend", lambda self, *a, **k: legends.append(("figure", a)))
     history = [{"step": step, "reward": step / 10, "entropy": 1 - step / 10} for step in range(1, 4)]
     few = {f"run{i}": history for i in range(plotting.SHARED_LEGEND_ABOVE)}
     plot_runs(few, tmp_path / "few.png", keys=["reward", "entropy"])
