@@ -234,8 +234,8 @@ class EntropyGRPOTrainer(GRPOTrainer):
         All pairs of a micro-batch are summed across processes in one collective at the end of the loss pass and
         summed again over the loss passes of the logging window, so the logged value is the exact mean over every
         counted item of every process and every micro-batch since the last log (processes and micro-batches with more
-        tokens weigh more). Every process must record the same names in every pass (record a zero count when there is nothing to
-        count); a mean over a zero total count is logged as NaN, which TRL leaves out of its averages.
+        tokens weigh more). Every process must record the same names in every pass (record a zero count when there is
+        nothing to count); a mean over a zero total count is logged as NaN, which TRL leaves out of its averages.
 
         Args:
             name (`str`):
