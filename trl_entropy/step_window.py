@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from trl.models.utils import disable_gradient_checkpointing
 
-from .entropy_grpo_trainer import capture_final_hidden_states, completion_hidden_states, loss_mask
+from .hook.policy import capture_final_hidden_states, completion_hidden_states, loss_mask
 
 
 # Arguments of TRL's policy forward that `_compute_loss` reads from the batch (besides the ids and masks).

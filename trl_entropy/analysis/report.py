@@ -127,7 +127,7 @@ def score_completions(
     """
     import torch
 
-    from ..entropy_grpo_trainer import policy_modules, with_full_lm_head
+    from ..hook.policy import policy_modules, with_full_lm_head
     from .impact import _device, _left_padded
     from .tokens import token_statistics
 
