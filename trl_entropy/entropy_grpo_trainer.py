@@ -299,6 +299,30 @@ class EntropyGRPOTrainer(GRPOTrainer):
             )
         return loss_pass.hidden_states
 
+    def card_method_info(self) -> dict[str, Any]:
+        """
+        What the model card says about the method, as plain data: `method` (its display name), `papers` (the papers
+        to cite, each a dict with `title`, `id`, `citation`), `method_hyperparameters`, `stage_detector` (`"used"`
+        when the method acts on the stage detector, `"logged"` when it only logs it, `None` without one) and
+        `plateau_step`.
+        """
+        papers = list({shaper.paper["id"]: shaper.paper for shaper in self.advantage_shapers if shaper.paper}.values())
+        own_paper = getattr(self, "_paper", None) or {}
+        papers = papers or ([own_paper] if own_paper else [])
+        hyperparameters = dict(self.method_hyperparameters())
+        card_rows = getattr(getattr(self, "train_dataset", None), "card_rows", None)
+        if callable(card_rows):  # a curriculum (SENT's data side) describes itself
+            hyperparameters.update(card_rows())
+        uses_detector = any(getattr(shaper, "uses_stage_detector", False) for shaper in self.advantage_shapers)
+        detector = getattr(self, "stage_detector", None)
+        return {
+            "method": getattr(self, "_name", type(self).__name__),
+            "papers": papers,
+            "method_hyperparameters": hyperparameters,
+            "stage_detector": None if detector is None else ("used" if uses_detector else "logged"),
+            "plateau_step": None if detector is None else detector.plateau_step,
+        }
+
     def method_hyperparameters(self) -> dict[str, Any]:
         """Values of this method's hyperparameters (those of every shaper, in order), for the model card."""
         values = {}

@@ -174,23 +174,6 @@ def _table(rows: list[tuple[str, Any]], header: tuple[str, str]) -> str:
     return "\n".join(lines)
 
 
-def _curriculum_rows(dataset) -> dict[str, Any]:
-    """The curriculum a run trained on (SENT's data side), as hyperparameter rows; none for any other dataset."""
-    from .sent.curriculum import SCORE_COLUMN, SemanticEntropyCurriculum
-
-    if not isinstance(dataset, SemanticEntropyCurriculum):
-        return {}
-    scores = [score for score in dataset[SCORE_COLUMN][:] if score == score]  # NaN: no answer at all
-    return {
-        "curriculum": "semantic entropy, low to high (SENT, arXiv 2512.04359)",
-        "curriculum_order": dataset.order,
-        "curriculum_num_stages": dataset.num_stages,
-        "curriculum_stage": "all" if dataset.stage is None else dataset.stage,
-        "curriculum_prompts": len(dataset),
-        "curriculum_semantic_entropy_range": f"{min(scores):.3f} - {max(scores):.3f}" if scores else "-",
-    }
-
-
 def _peft_rows(model) -> list[tuple[str, Any]]:
     peft_config = getattr(model, "peft_config", None)
     if not peft_config:
@@ -341,17 +324,6 @@ def _reward_weights(trainer) -> list[float] | None:
     return [float(weight) for weight in (weights.tolist() if hasattr(weights, "tolist") else weights)]
 
 
-def _uses_stage_detector(trainer) -> bool:
-    """Whether the method acts on the stage detector (position shaping with `position_schedule="auto"`); every
-    other method only logs it."""
-    from .position_shaping.trainer import PositionShaper
-
-    return any(
-        isinstance(shaper, PositionShaper) and shaper.schedule == "auto"
-        for shaper in getattr(trainer, "advantage_shapers", [])
-    )
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # Inputs from the trainer
 # ----------------------------------------------------------------------------------------------------------------
@@ -412,15 +384,13 @@ def card_inputs(
     base_class = _trl_base_class(trainer)
     # A trainer of another algorithm on TRL's machinery (PPO) names its algorithm and that algorithm's paper.
     base_paper = getattr(trainer, "_card_base_paper", None) or getattr(base_class, "_paper", None) or {}
-    own_paper = getattr(trainer, "_paper", None) or {}
-    # The papers of the trainer's shapers (several when methods are combined), else the trainer's own.
-    shapers = getattr(trainer, "advantage_shapers", [])
-    papers = list({shaper.paper["id"]: shaper.paper for shaper in shapers if shaper.paper}.values())
-    papers = papers or ([own_paper] if own_paper else [])
-    method_hyperparameters = trainer.method_hyperparameters() if hasattr(trainer, "method_hyperparameters") else {}
-    method_hyperparameters = {**method_hyperparameters, **_curriculum_rows(getattr(trainer, "train_dataset", None))}
+    # What the method says about itself (its name, papers, hyperparameters and use of the stage detector): the card
+    # knows no method.
+    info = trainer.card_method_info()
+    papers = list(info["papers"])
+    method_hyperparameters = dict(info["method_hyperparameters"])
     # TRL's own entropy controls (entropy bonus, adaptive controller, 80/20 mask, CISPO) are named as methods too.
-    method = getattr(trainer, "_name", type(trainer).__name__)
+    method = info["method"]
     controls = active_entropy_controls(args)
     if controls:
         method = " + ".join([method, *(control.name for control in controls)])
@@ -437,7 +407,6 @@ def card_inputs(
     decoding = {name: getattr(args, name) for name in DECODING_FIELDS if hasattr(args, name)}
     decoding["backend"] = _generation_backend(args)
     frameworks = FRAMEWORKS + (("vllm",) if getattr(args, "use_vllm", False) else ())
-    stage_detector = getattr(trainer, "stage_detector", None)
 
     inputs = {
         "format_version": CARD_INPUTS_VERSION,
@@ -461,8 +430,8 @@ def card_inputs(
         "dataset": dataset,
         "tags": sorted(tag_set),
         "global_step": trainer.state.global_step,
-        "plateau_step": stage_detector.plateau_step if stage_detector is not None else None,
-        "stage_detector": None if stage_detector is None else ("used" if _uses_stage_detector(trainer) else "logged"),
+        "plateau_step": info["plateau_step"],
+        "stage_detector": info["stage_detector"],
         "framework_versions": {name: _package_version(name) for name in frameworks},
     }
     return _jsonable(inputs)

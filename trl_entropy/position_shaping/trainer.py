@@ -44,6 +44,11 @@ class PositionShaper(AdvantageShaper):
             self.num_steps,
         )  # fmt: skip
 
+    @property
+    def uses_stage_detector(self) -> bool:
+        """Whether the schedule acts on the stage detector (`auto`); shown in the model card."""
+        return self.schedule == "auto"
+
     def first_step(self, trainer) -> int | None:
         """
         First optimizer step with the bonus on, numbered as the log history numbers steps (1-based: the step trained

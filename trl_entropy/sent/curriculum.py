@@ -207,6 +207,18 @@ class SemanticEntropyCurriculum(Dataset):
         )
         return cls(dataset, result.scores, order=order, num_stages=num_stages, stage=stage, seed=seed)
 
+    def card_rows(self) -> dict[str, Any]:
+        """The curriculum as model-card hyperparameter rows (SENT's data side)."""
+        scores = [score for score in self[SCORE_COLUMN][:] if score == score]  # NaN: no answer at all
+        return {
+            "curriculum": "semantic entropy, low to high (SENT, arXiv 2512.04359)",
+            "curriculum_order": self.order,
+            "curriculum_num_stages": self.num_stages,
+            "curriculum_stage": "all" if self.stage is None else self.stage,
+            "curriculum_prompts": len(self),
+            "curriculum_semantic_entropy_range": f"{min(scores):.3f} - {max(scores):.3f}" if scores else "-",
+        }
+
     @staticmethod
     def check_training_args(args: Any) -> None:
         """
