@@ -10,7 +10,7 @@ import torch
 from conftest import cpu_grpo_kwargs, first_batch
 from trl import GRPOConfig, GRPOTrainer
 
-from trl_entropy import EntropyAdvantageGRPOTrainer, EntropyGRPOTrainer
+from trl_entropy import PositionShapingGRPOTrainer, EntropyAdvantageGRPOTrainer, EntropyGRPOTrainer
 from trl_entropy.entropy_grpo_trainer import _LossPass
 from trl_entropy.functional import entropy_advantage
 
@@ -238,7 +238,8 @@ def test_entropy_advantage_trainer_is_a_drop_in_for_a_plain_grpo_config(
 def test_positional_arguments_as_in_grpo_trainer(tiny_model, tokenizer, prompt_dataset, tmp_path):
     args = GRPOConfig(**cpu_grpo_kwargs(tmp_path, max_steps=1))
     # GRPOTrainer(model, reward_funcs, args, train_dataset, eval_dataset, processing_class, ...)
-    trainer = EntropyAdvantageGRPOTrainer(tiny_model, spread_reward, args, prompt_dataset, None, tokenizer)
+    trainer = PositionShapingGRPOTrainer(tiny_model, spread_reward, args, prompt_dataset, None, tokenizer)
     assert trainer.train_dataset is prompt_dataset and trainer.processing_class is tokenizer
+    # the components' callbacks (position shaping brings the stage detector) join the callbacks
     assert trainer.stage_detector in trainer.callback_handler.callbacks
     trainer.train()

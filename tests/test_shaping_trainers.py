@@ -65,7 +65,7 @@ def test_ppl_on_policy_default_uses_the_loss_pass(tokenizer, prompt_dataset, tmp
     expected = torch.empty(32)
     expected[order] = ppl_advantage_weights(logps[order], inputs["completion_mask"][order].float(), 8, alpha=0.5)
     shaper = trainer.advantage_shapers[0]
-    weights, _ = shaper._weights_in_loss_pass(trainer, logps, inputs["completion_mask"].float(), inputs)
+    weights, _ = shaper._weights_in_loss_pass(trainer.context(shaper), logps, inputs["completion_mask"].float(), inputs)
     torch.testing.assert_close(weights, expected)
     assert not torch.allclose(weights, torch.ones(32))
 
@@ -100,9 +100,14 @@ def test_ppl_uses_old_logps_when_trl_computes_them(tokenizer, prompt_dataset, tm
 def ppl_on_generation(batch, alpha=0.1):
     """Run the PPL shaper's generation hook on `batch` with a one-process stand-in for the trainer (groups of 2)."""
     shaper = PPLShaper(SimpleNamespace(ppl_alpha=alpha))
-    accelerator = SimpleNamespace(gather=lambda tensor: tensor, process_index=0)
-    trainer = SimpleNamespace(accelerator=accelerator, num_generations=2, args=SimpleNamespace(steps_per_generation=1))
-    shaper.on_generation(trainer, batch, "train")
+    ctx = SimpleNamespace(
+        gather=lambda tensor: tensor,
+        process_index=0,
+        num_generations=2,
+        mode="train",
+        args=SimpleNamespace(steps_per_generation=1),
+    )
+    shaper.on_generation(ctx, batch, [])
     return batch
 
 
@@ -158,7 +163,7 @@ def test_ppl_alpha_zero_leaves_advantages_unchanged(tokenizer, prompt_dataset, t
     shaper = trainer.advantage_shapers[0]
     trainer._loss_pass = _LossPass(inputs={})  # a bare loss pass: a sink for log_metric
     mask = inputs["completion_mask"].float()
-    out = shaper.shape(trainer, inputs["advantages"], torch.randn(32, mask.size(1)), None, mask, inputs)
+    out = shaper.shape(trainer.context(shaper), inputs["advantages"], torch.randn(32, mask.size(1)), None, mask, inputs)
     trainer._loss_pass = None
     torch.testing.assert_close(out, inputs["advantages"])
 
@@ -198,21 +203,22 @@ def test_position_auto_schedule_follows_the_detector(tokenizer, prompt_dataset, 
         position_num_steps=3,
     )
     shaper = trainer.advantage_shapers[0]
+    ctx = trainer.context(shaper)
     trainer.state.global_step = 10
-    assert not shaper.is_active(trainer)  # no plateau yet
+    assert not shaper.is_active(ctx)  # no plateau yet
     trainer.stage_detector._plateau_step, trainer.stage_detector._declared_step = 4, 8
     # Declared by the observation of logged step 8: active on logged steps 9-11, i.e. global_step 8-10 in the loss.
-    assert [shaper.is_active(trainer) for trainer.state.global_step in (7, 8, 10, 11)] == [False, True, True, False]
+    assert [shaper.is_active(ctx) for trainer.state.global_step in (7, 8, 10, 11)] == [False, True, True, False]
 
 
 def active_logged_steps(shaper, detector, last_step, observe=None):
     """The logged steps `1..last_step` at which the shaper's bonus acts, driven in the trainer's order: during the step
     logged as `s`, TRL's `state.global_step` is `s - 1`; the loss runs first, then the detector sees step `s`."""
-    trainer = SimpleNamespace(state=SimpleNamespace(global_step=0), stage_detector=detector)
+    ctx = SimpleNamespace(step=0, component=lambda name: SimpleNamespace(detector=detector) if name == "stages" else None)
     active = []
     for step in range(1, last_step + 1):
-        trainer.state.global_step = step - 1
-        if shaper.is_active(trainer):
+        ctx.step = step
+        if shaper.is_active(ctx):
             active.append(step)
         if observe is not None:
             observe(step)
@@ -234,9 +240,9 @@ def test_position_fixed_schedule_counts_steps_as_the_log_history_does():
     assert active_logged_steps(first, StageDetector(), 3) == [1]
     always = PositionShaper(SimpleNamespace(position_schedule="always"))
     assert active_logged_steps(always, StageDetector(), 4) == [1, 2, 3, 4]
-    # Step 0 is no optimizer step in this numbering.
+    # Step 0 is no optimizer step in this numbering (the config validates the options; the component reads them).
     with pytest.raises(ValueError, match=r"`position_start_step` must be >= 1 \(valid range: \[1, inf\)\), got 0"):
-        PositionShaper(SimpleNamespace(position_schedule="fixed", position_start_step=0))
+        PositionShapingGRPOConfig(output_dir="unused", position_start_step=0)
 
 
 def test_position_auto_window_starts_after_the_declaration_and_lasts_num_steps():
@@ -275,7 +281,7 @@ def test_position_shaping_matches_the_function(tokenizer, prompt_dataset, tmp_pa
     expected = position_shaped_advantages(inputs["advantages"], mask)
     shaper = trainer.advantage_shapers[0]
     trainer._loss_pass = _LossPass(inputs={})
-    out = shaper.shape(trainer, inputs["advantages"], None, None, mask, inputs)
+    out = shaper.shape(trainer.context(shaper), inputs["advantages"], None, None, mask, inputs)
     trainer._loss_pass = None
     torch.testing.assert_close(out, expected)
 

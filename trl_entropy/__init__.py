@@ -13,13 +13,17 @@ from typing import TYPE_CHECKING
 _EXPORTS = {
     "AdvantageShaper": "shaper",
     "ClipCovGRPOConfig": "covariance",
+    "Component": "hook",
+    "ComponentContext": "hook",
+    "ComposedGRPOConfig": "composition",
+    "ComposedGRPOTrainer": "composition",
     "ClipCovGRPOTrainer": "covariance",
     "EntropyAdvantageGRPOConfig": "entropy_advantage",
     "EntropyAdvantageGRPOTrainer": "entropy_advantage",
     "EntropyAdvantagePPOConfig": "ppo",
     "EntropyAdvantagePPOTrainer": "ppo",
     "EntropyAnalysisCallback": "analysis",
-    "EntropyGRPOTrainer": "entropy_grpo_trainer",
+    "EntropyGRPOTrainer": "hook",
     "KLCovGRPOConfig": "covariance",
     "KLCovGRPOTrainer": "covariance",
     "PAECGRPOConfig": "paec",
@@ -40,17 +44,17 @@ _EXPORTS = {
     "TokenEntropyRecorder": "token_entropy",
 }
 # Subpackages exported as attributes (`trl_entropy.functional` without importing it first).
-_SUBMODULES = ("analysis", "functional")
+_SUBMODULES = ("analysis", "functional", "hook")
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES])
 
 if TYPE_CHECKING:
-    from . import analysis, functional
+    from . import analysis, functional, hook
     from .analysis import EntropyAnalysisCallback
-    from .composition import ShapingGRPOConfig, ShapingGRPOTrainer
+    from .composition import ComposedGRPOConfig, ComposedGRPOTrainer, ShapingGRPOConfig, ShapingGRPOTrainer
     from .covariance import ClipCovGRPOConfig, ClipCovGRPOTrainer, KLCovGRPOConfig, KLCovGRPOTrainer
     from .entropy_advantage import EntropyAdvantageGRPOConfig, EntropyAdvantageGRPOTrainer
-    from .entropy_grpo_trainer import EntropyGRPOTrainer
+    from .hook import Component, ComponentContext, EntropyGRPOTrainer
     from .paec import PAECGRPOConfig, PAECGRPOTrainer
     from .position_metrics import PositionMetrics
     from .position_shaping import PositionShapingGRPOConfig, PositionShapingGRPOTrainer

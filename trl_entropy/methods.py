@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 
 if TYPE_CHECKING:
-    from .entropy_grpo_trainer import EntropyGRPOTrainer
+    from .hook.trainer import EntropyGRPOTrainer
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Method:
 
 
 METHODS: dict[str, Method] = {
-    "grpo": Method("entropy_grpo_trainer:EntropyGRPOTrainer", "plain GRPO (TRL's loss, no shaping): the baseline"),
+    "grpo": Method("hook.trainer:EntropyGRPOTrainer", "plain GRPO (TRL's loss, no shaping): the baseline"),
     "entropy_advantage": Method(
         "entropy_advantage:EntropyAdvantageGRPOTrainer", "entropy-based advantage shaping (arXiv 2506.14758)"
     ),
@@ -67,6 +67,9 @@ METHODS: dict[str, Method] = {
     ),
     "shaping": Method(
         "composition:ShapingGRPOTrainer", "several shaping methods in one run (`shaping_methods: [...]`)"
+    ),
+    "composed": Method(
+        "composition:ComposedGRPOTrainer", "any set of methods in one run (`methods: [...]`, docs/composition.md)"
     ),
 }
 

@@ -32,11 +32,13 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
+from .hook.component import OBSERVER_ORDER, Component
+from .hook.context import TOKEN_VALUE_KINDS  # noqa: F401  (re-exported: its home was this module)
+
 
 TASK_METRIC_PREFIX = "task/"
 # Batch key of the per-position `viable_next` counts (-1 past the end), added at generation when labelled.
 POSITION_LABELS_KEY = "trl_entropy_viable_next"
-TOKEN_VALUE_KINDS = ("value", "selection")
 SELECTION_THRESHOLD = 0.5
 
 #: `labeller(inputs, completion_ids, processing_class) -> (B, T)` viable-next counts, `-1` past the completion's end.
@@ -111,6 +113,10 @@ class PositionMetrics(TrainerCallback):
     def __init__(self, labeller: PositionLabeller):
         self.labeller = labeller
 
+    def trainer_component(self, args: Any) -> PositionMetricsFeed:
+        """The component that labels each generated batch and logs the `task/` metrics (added by the trainer)."""
+        return PositionMetricsFeed(args, self)
+
     def label(self, inputs: list[dict[str, Any]], completion_ids: torch.Tensor, processing_class) -> torch.Tensor:
         """The viable-next counts of a generated batch, checked for shape, on the device of `completion_ids`."""
         labels = torch.as_tensor(self.labeller(inputs, completion_ids.cpu(), processing_class))
@@ -120,6 +126,29 @@ class PositionMetrics(TrainerCallback):
                 f"{tuple(completion_ids.shape)}."
             )
         return labels.to(device=completion_ids.device, dtype=torch.long)
+
+
+class PositionMetricsFeed(Component):
+    """Labels every generated batch with a [`PositionMetrics`] labeller (once, before TRL shuffles and splits it) and
+    logs the `task/` metrics of each loss pass, after every component published its per-token tensors."""
+
+    name = "position_metrics"
+    order = OBSERVER_ORDER
+
+    def __init__(self, args: Any, callback: PositionMetrics):
+        super().__init__(args)
+        self.callback = callback
+
+    def on_generation(self, ctx, batch, rows) -> None:
+        batch[POSITION_LABELS_KEY] = self.callback.label(rows, batch["completion_ids"], ctx.processing_class)
+
+    def on_loss_pass_end(self, ctx, forward) -> None:
+        labels = forward.inputs.get(POSITION_LABELS_KEY)
+        if labels is None:
+            return
+        sums = position_metric_sums(labels, forward.mask, forward.entropies, forward.token_values)
+        for name, (total, count) in sums.items():
+            ctx.log_metric(name, total, count, prefix=TASK_METRIC_PREFIX)
 
 
 def countdown_steps_labeller(inputs: list[dict[str, Any]], completion_ids: torch.Tensor, processing_class):
@@ -138,6 +167,7 @@ __all__ = [
     "POSITION_LABELS_KEY",
     "TASK_METRIC_PREFIX",
     "PositionMetrics",
+    "PositionMetricsFeed",
     "countdown_steps_labeller",
     "position_metric_sums",
 ]

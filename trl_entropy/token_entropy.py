@@ -19,6 +19,9 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
+from .hook.component import OBSERVER_ORDER, Component
+from .hook.context import COMPLETION_REWARDS_KEY
+
 
 TOKEN_ENTROPIES_FILENAME = "token_entropies.jsonl"
 
@@ -77,6 +80,10 @@ class TokenEntropyRecorder(TrainerCallback):
         self.resolved_path: str | None = path
         # Last step recorded: later micro-batches (gradient accumulation) of the same step are skipped.
         self._last_step: int | None = None
+
+    def trainer_component(self, args: Any) -> "TokenRecording":
+        """The component that feeds this recorder from the trainer's loss passes (added by the trainer)."""
+        return TokenRecording(args, self)
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.resolved_path = self.path or os.path.join(args.output_dir, TOKEN_ENTROPIES_FILENAME)
@@ -160,6 +167,37 @@ class TokenEntropyRecorder(TrainerCallback):
             for record in records:
                 f.write(json.dumps(record, ensure_ascii=False) + "\n")
         return records
+
+
+class TokenRecording(Component):
+    """Feeds a [`TokenEntropyRecorder`] with the detached entropies of the policy forward of the steps it records,
+    before shaping (the advantages recorded are TRL's), on the main process, in training only."""
+
+    name = "token_entropy_recorder"
+    order = OBSERVER_ORDER
+
+    def __init__(self, args: Any, recorder: TokenEntropyRecorder):
+        super().__init__(args)
+        self.recorder = recorder
+
+    def on_generation(self, ctx, batch, rows) -> None:
+        ctx.add_completion_rewards(batch)
+
+    def on_forward(self, ctx, forward) -> None:
+        if not (ctx.training and ctx.is_main_process) or not self.recorder.wants_step(ctx.step):
+            return
+        inputs = forward.inputs
+        self.recorder.record_batch(
+            ctx.step,
+            ctx.processing_class,
+            inputs["completion_ids"],
+            forward.entropies.detach(),
+            forward.mask,
+            advantages=inputs.get("advantages"),
+            prompt_ids=inputs.get("prompt_ids"),
+            prompt_mask=inputs.get("prompt_mask"),
+            rewards=inputs.get(COMPLETION_REWARDS_KEY),
+        )
 
 
 def drop_records_after(path: str, global_step: int) -> None:

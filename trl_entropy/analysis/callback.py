@@ -10,11 +10,11 @@ from transformers import TrainerCallback
 
 from ..token_entropy import drop_records_after
 from .batch import add_sums, analysis_metrics, analysis_profiles
+from .feed import ANALYSIS_METRIC_PREFIX, AnalysisFeed  # noqa: F401  (ANALYSIS_METRIC_PREFIX: re-exported)
 from .tokens import check_num_bins
 
 
 ANALYSIS_FILENAME = "entropy_analysis.jsonl"
-ANALYSIS_METRIC_PREFIX = "analysis/"
 
 
 class EntropyAnalysisCallback(TrainerCallback):
@@ -100,6 +100,10 @@ class EntropyAnalysisCallback(TrainerCallback):
         self._stage: str | None = None
         self.records: list[dict[str, Any]] = []
         """The records written in this process's `train()` (main process only)."""
+
+    def trainer_component(self, args: Any) -> AnalysisFeed:
+        """The component that feeds this callback from the trainer's loss passes (added by the trainer)."""
+        return AnalysisFeed(args, self)
 
     def wants_step(self, step: int) -> bool:
         """Whether optimizer step `step` (1-based) is analysed."""

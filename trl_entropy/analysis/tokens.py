@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import torch
 
-from ..functional.paec import check_top_p, logit_tiles, nucleus_statistics
+from ..paec.functional import check_top_p, logit_tiles, nucleus_statistics
 
 
 # log of the smallest normal float32 (about 1.2e-38), rounded up

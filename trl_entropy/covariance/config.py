@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from trl import GRPOConfig
 
 from ..distributed import check_step_scope_layout
-from ..functional.covariance import check_clip_cov_params, check_kl_cov_params
+from .functional import check_clip_cov_params, check_kl_cov_params
 
 
 # Where the covariance is centred and the tokens are selected. `per_micro_batch`: the tokens of one micro-batch of one

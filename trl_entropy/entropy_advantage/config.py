@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
-from ..functional.entropy_advantage import check_entropy_advantage_params
+from .functional import check_entropy_advantage_params
 
 
 @dataclass

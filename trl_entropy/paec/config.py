@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from trl import GRPOConfig
 
 from ..distributed import check_step_scope_layout
-from ..functional.paec import ENTROPY_NORMALIZATIONS, PAEC_SCOPES, SCORE_COMBINATIONS, check_paec_params
+from .functional import ENTROPY_NORMALIZATIONS, PAEC_SCOPES, SCORE_COMBINATIONS, check_paec_params
 
 
 @dataclass

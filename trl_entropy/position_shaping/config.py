@@ -4,8 +4,8 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
-from ..functional.position_shaping import check_position_advantage_params
 from ..stage_detector import StageDetector
+from .functional import check_position_advantage_params
 
 
 POSITION_SCHEDULES = ("fixed", "auto", "always")

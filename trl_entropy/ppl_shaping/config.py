@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
-from ..functional.ppl_shaping import check_ppl_advantage_params
+from .functional import check_ppl_advantage_params
 
 
 @dataclass

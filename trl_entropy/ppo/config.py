@@ -4,8 +4,8 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
-from ..functional.entropy_advantage import check_entropy_advantage_params
-from ..functional.ppo import check_ppo_params
+from ..entropy_advantage.functional import check_entropy_advantage_params
+from .functional import check_ppo_params
 
 
 def check_critic_precision(args) -> None:

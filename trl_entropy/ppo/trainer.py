@@ -23,18 +23,11 @@ from accelerate.utils import DistributedType
 from safetensors.torch import load_file
 from transformers.optimization import GreedyLR
 
-from ..entropy_advantage.trainer import PAPER_2506_14758, EntropyAdvantageShaper
-from ..entropy_grpo_trainer import EntropyGRPOTrainer, loss_mask, policy_modules
-from ..functional.ppo import (
-    clipped_value_loss,
-    gae,
-    masked_sums,
-    mean_var_from_sums,
-    outcome_token_rewards,
-    whiten,
-)
+from ..entropy_advantage.component import PAPER_2506_14758, EntropyAdvantageShaper
+from ..hook.component import config_option
+from ..hook.policy import loss_mask, policy_modules
+from ..hook.trainer import EntropyGRPOTrainer
 from ..model_card import KEY_GRPO_FIELDS
-from ..shaper import config_option
 from .config import EntropyAdvantagePPOConfig, PPOConfig, check_critic_precision
 from .critic import (
     CRITIC_MARKER_NAME,
@@ -46,6 +39,14 @@ from .critic import (
     lora_critic,
     read_weights,
     split_legacy_weights,
+)
+from .functional import (
+    clipped_value_loss,
+    gae,
+    masked_sums,
+    mean_var_from_sums,
+    outcome_token_rewards,
+    whiten,
 )
 
 
@@ -197,6 +198,7 @@ class PPOTrainer(EntropyGRPOTrainer):
         if args is not None:  # a plain `GRPOConfig` has not been checked by `PPOConfig`
             check_critic_precision(args)
         super().__init__(model, reward_funcs, args, *more_args, **kwargs)
+        self.ppo = {name: config_option(self.args, PPOConfig, name) for name in PPO_FIELDS}
         if self.accelerator.distributed_type == DistributedType.DEEPSPEED:
             # Accelerate drives one DeepSpeed engine per `prepare` call with an optimizer; the critic is a second
             # model with its own optimizer outside it.
@@ -230,9 +232,6 @@ class PPOTrainer(EntropyGRPOTrainer):
             weight_decay=self.args.weight_decay,
         )
         self._rewards_per_func = None
-
-    def build_stateful_callbacks(self, args) -> None:
-        self.ppo = {name: config_option(args, PPOConfig, name) for name in PPO_FIELDS}
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         # The policy's schedule spans the policy's optimizer steps, after the critic warm-up: the scheduler is built
@@ -330,7 +329,10 @@ class PPOTrainer(EntropyGRPOTrainer):
     # ------------------------------------------------------------------------------------------------------------
 
     def extra_loss(self, per_token_logps, entropies, mask, inputs):
-        return self._value_loss(inputs, mask)
+        # the critic's value loss, plus the loss terms of the trainer's components (none by default)
+        value_loss = self._value_loss(inputs, mask)
+        extra = super().extra_loss(per_token_logps, entropies, mask, inputs)
+        return value_loss if extra is None else value_loss + extra
 
     def _value_loss(self, inputs, mask) -> torch.Tensor:
         values = self._critic_forward(
@@ -439,7 +441,7 @@ class EntropyAdvantagePPOTrainer(PPOTrainer):
     _paper = PAPER_2506_14758
     config_class = EntropyAdvantagePPOConfig
     _output_suffix = "EntropyAdvantage-PPO"
-    shaper_classes = (EntropyAdvantagePPOShaper,)
+    component_classes = (EntropyAdvantagePPOShaper,)
 
 
 def load_causal_lm_critic_weights(critic: CausalLMCritic, critic_dir: str, device: str = "cpu") -> None:

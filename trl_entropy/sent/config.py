@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
-from ..functional.sent_kl import check_sent_kl_params
+from .functional import check_sent_kl_params
 
 
 SENT_KL_TARGETS = ("old", "ref")

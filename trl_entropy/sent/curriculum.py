@@ -13,7 +13,10 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+import torch
 from datasets import Dataset
+
+from ..hook.component import DATA_ORDER, Component
 
 
 CURRICULUM_ORDERS = ("ascending", "stages")
@@ -207,6 +210,10 @@ class SemanticEntropyCurriculum(Dataset):
         )
         return cls(dataset, result.scores, order=order, num_stages=num_stages, stage=stage, seed=seed)
 
+    def trainer_component(self, args: Any) -> "CurriculumMetrics":
+        """The component that checks the training arguments and logs the curriculum (added by the trainer)."""
+        return CurriculumMetrics(args, self)
+
     def card_rows(self) -> dict[str, Any]:
         """The curriculum as model-card hyperparameter rows (SENT's data side)."""
         scores = [score for score in self[SCORE_COLUMN][:] if score == score]  # NaN: no answer at all
@@ -236,4 +243,45 @@ class SemanticEntropyCurriculum(Dataset):
             )
 
 
-__all__ = ["CURRICULUM_ORDERS", "SemanticEntropyCurriculum", "curriculum_order"]
+class CurriculumMetrics(Component):
+    """
+    SENT's data side in the trainer, brought by a [`SemanticEntropyCurriculum`] given as `train_dataset`: refuses
+    settings that would reshuffle it, logs `entropy/curriculum_semantic_entropy` and `entropy/curriculum_stage` of
+    each generated batch's prompts (over all processes; NaN scores, prompts without any answer, are not averaged),
+    and describes the curriculum in the model card.
+    """
+
+    name = "sent_curriculum"
+    order = DATA_ORDER
+
+    def __init__(self, args: Any, curriculum: SemanticEntropyCurriculum):
+        super().__init__(args)
+        self.curriculum = curriculum
+
+    def check_args(self, args: Any) -> None:
+        SemanticEntropyCurriculum.check_training_args(args)
+
+    def on_generation(self, ctx, batch, rows) -> None:
+        # Every process reads the same dataset, so all of them take part in the reduction or none does.
+        if not rows or SCORE_COLUMN not in rows[0]:
+            return
+        device = ctx.device
+        scores = torch.tensor([float(row[SCORE_COLUMN]) for row in rows], device=device)
+        scored = ~scores.isnan()
+        stages = torch.tensor([float(row.get(STAGE_COLUMN, 0)) for row in rows], device=device)
+        local = torch.stack(
+            [scores[scored].sum(), scored.sum().float(), stages.sum(), torch.tensor(float(len(rows)), device=device)]
+        )
+        score_sum, score_count, stage_sum, count = ctx.reduce(local).tolist()
+        ctx.log_value("entropy/curriculum_semantic_entropy", score_sum / score_count if score_count else math.nan)
+        if STAGE_COLUMN in rows[0]:
+            ctx.log_value("entropy/curriculum_stage", stage_sum / count)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {}
+
+    def card_rows(self, ctx) -> dict[str, Any]:
+        return self.curriculum.card_rows()
+
+
+__all__ = ["CURRICULUM_ORDERS", "CurriculumMetrics", "SemanticEntropyCurriculum", "curriculum_order"]

@@ -47,14 +47,14 @@ from ..eval.evaluator import (
 )
 from ..eval.limits import check_generation_fits, prompt_token_lengths
 from ..fingerprint import tensors_fingerprint, weights_fingerprint
-from ..functional.semantic_entropy import (
+from ..tasks.names import DATASET_NAME, STEPS_DATASET_NAME, TINY_POLICY_NAME
+from .semantic_entropy import (
     NO_ANSWER_POLICIES,
     _math_grader,
     answer_clusters,
     check_no_answer_policy,
     entropy_of_cluster_sizes,
 )
-from ..tasks.names import DATASET_NAME, STEPS_DATASET_NAME, TINY_POLICY_NAME
 
 
 TASKS = ("auto", "countdown", "countdown-steps", "math")
