@@ -140,7 +140,7 @@ def test_clip_cov_loss_is_trl_loss_with_the_selected_advantages_zeroed(
         return calls[-1][1]
 
     monkeypatch.setattr(covariance_trainer, "clip_cov_selection", recording_selection)
-    state = trainer.advantage_shapers[0].random_generator(trainer).get_state()
+    state = trainer.advantage_shapers[0].random_generator(trainer.context(trainer.advantage_shapers[0])).get_state()
     loss = trainer.compute_loss(trainer.model, inputs)
 
     [(used_cov, selected)] = calls
@@ -232,8 +232,8 @@ def test_clip_cov_global_scope_selects_over_the_step(tokenizer, prompt_dataset, 
                    clip_cov_scope="global", clip_cov_ratio=0.1, clip_cov_lb=1e-4, clip_cov_ub=50.0)  # fmt: skip
     # lb > 0: tokens of groups without reward spread have cov = -(mean A)(logp - mean logp) with mean A at rounding
     # level (~1e-8), whose sign depends on the order of the sums; a band starting at 0 would make them coin flips.
-    assert trainer.advantage_shapers[0].random_generator(trainer).initial_seed() == 0  # `seed`, on every process
-    state = trainer.advantage_shapers[0].random_generator(trainer).get_state()
+    assert trainer.advantage_shapers[0].random_generator(trainer.context(trainer.advantage_shapers[0])).initial_seed() == 0  # `seed`, on every process
+    state = trainer.advantage_shapers[0].random_generator(trainer.context(trainer.advantage_shapers[0])).get_state()
     batches = step_batches(trainer)
     masks = [batch["completion_mask"].float() for batch in batches]
     # The reference: the per-micro-batch functions on one hand-padded batch holding both micro-batches.
@@ -251,7 +251,7 @@ def test_clip_cov_global_scope_selects_over_the_step(tokenizer, prompt_dataset, 
         loss = trainer.compute_loss(trainer.model, batch)
         part = slice(rows, rows + masks[index].size(0))
         rows = part.stop
-        window_cov, window_selected = trainer.step_window[0][index], trainer.step_window[1][index]
+        window_cov, window_selected = trainer._step_windows["clip_cov"][1][index]
         torch.testing.assert_close(window_cov, cov[part, : masks[index].size(1)], rtol=1e-4, atol=1e-5)
         assert torch.equal(window_selected, selected[part, : masks[index].size(1)])
         zeroed = dict(batch)
@@ -287,7 +287,7 @@ def test_kl_cov_global_scope_selects_over_the_step(tokenizer, prompt_dataset, tm
         trl_loss = GRPOTrainer._compute_loss(trainer, trainer.model, batch)
         part = slice(rows, rows + masks[index].size(0))
         rows = part.stop
-        window_selected = trainer.step_window.selections[index]
+        window_selected = trainer._step_windows["kl_cov"][1][index][1]
         assert torch.equal(window_selected, selected[part, : masks[index].size(1)])
         term = kl_cov_penalty(logps[index], batch["old_per_token_logps"], window_selected, coef=0.3) * masks[index]
         # TRL divides each micro-batch's loss by the accumulation steps; `compute_loss` does the same with the term

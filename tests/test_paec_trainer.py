@@ -12,6 +12,7 @@ from accelerate import Accelerator
 from conftest import completion_logits, cpu_grpo_kwargs, first_batch, step_batches
 from trl import GRPOConfig, GRPOTrainer
 
+from trl_entropy.paec.component import PAECRegularizer
 from trl_entropy import PAECGRPOConfig, PAECGRPOTrainer
 from trl_entropy.functional import decision_score, nucleus_statistics, paec_penalty, soft_mask
 from trl_entropy.tasks import countdown_reward, load_tiny_policy
@@ -94,10 +95,10 @@ def test_penalty_equals_the_definition_from_full_logits(overrides, tokenizer, pr
 class Recording(PAECGRPOTrainer):
     """Keeps the soft mask and the penalty term (before the division by the accumulation steps) of every loss pass."""
 
-    def record_token_values(self, name, values, kind="value"):
-        if name == "paec_mask":
-            self.recorded_masks.append(values.detach().clone())
-        super().record_token_values(name, values, kind)
+    def _flush_method_metrics(self, loss_pass):
+        # the end of every loss pass: what PAEC published for it
+        self.recorded_masks.append(loss_pass.token_values["paec_mask"][0].clone())
+        super()._flush_method_metrics(loss_pass)
 
     def extra_loss(self, per_token_logps, entropies, mask, inputs):
         term = super().extra_loss(per_token_logps, entropies, mask, inputs)
@@ -179,13 +180,13 @@ def test_gradient_accumulation_penalty_is_the_steps_masked_mean(scope, tokenizer
 
 def test_gradient_accumulation_trains_with_one_window_per_step(tokenizer, prompt_dataset, tmp_path, monkeypatch):
     windows = []
-    original = PAECGRPOTrainer.build_step_window
+    original = PAECRegularizer.build_step_window
 
-    def counting(self, batches):
+    def counting(self, ctx, batches):
         windows.append(len(batches))
-        return original(self, batches)
+        return original(self, ctx, batches)
 
-    monkeypatch.setattr(PAECGRPOTrainer, "build_step_window", counting)
+    monkeypatch.setattr(PAECRegularizer, "build_step_window", counting)
     trainer = make(tokenizer, prompt_dataset, tmp_path, max_steps=2, gradient_accumulation_steps=2,
                    per_device_train_batch_size=8, paec_anchor_steps=1, paec_rho_min=2.0)  # fmt: skip
     trainer.train()
@@ -201,7 +202,7 @@ def test_captured_hidden_states_are_the_lm_head_input(tokenizer, prompt_dataset,
 
     class Recording(PAECGRPOTrainer):
         def extra_loss(self, per_token_logps, entropies, mask, inputs):
-            captured["hidden"] = self.loss_pass_hidden_states()
+            captured["hidden"] = self.context(self.get_component("paec")).hidden_states()
             captured["entropies"] = entropies.detach()
             captured["mask"] = mask
             return super().extra_loss(per_token_logps, entropies, mask, inputs)
@@ -222,7 +223,7 @@ def test_captured_hidden_states_are_the_lm_head_input(tokenizer, prompt_dataset,
     torch.testing.assert_close(entropies[mask], captured["entropies"][mask], atol=1e-5, rtol=1e-5)
     # Outside the loss pass there is nothing to read.
     with pytest.raises(RuntimeError, match="only available inside a loss pass"):
-        trainer.loss_pass_hidden_states()
+        trainer.context(trainer.get_component("paec")).hidden_states()
 
 
 def test_training_anchor_floor_and_metrics(tokenizer, prompt_dataset, tmp_path):

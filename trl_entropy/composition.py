@@ -55,6 +55,16 @@ COMPONENTS: dict[str, type[Component]] = {
     )  # fmt: skip
 }
 SHAPERS = {name: COMPONENTS[name] for name in ("ppl", "entropy_advantage", "position")}
+
+
+def register_component(component_class: type[Component]) -> type[Component]:
+    """Make a component of your own nameable in `methods: [...]` (usable as a class decorator). Its options are read
+    from the run's config when it has the component's fields, else they take the defaults of its `config_class`."""
+    name = component_class.name
+    if not name or (name in COMPONENTS and COMPONENTS[name] is not component_class):
+        raise ValueError(f"A component needs a `name` of its own to be registered, got {name!r}.")
+    COMPONENTS[name] = component_class
+    return component_class
 SHAPING_ORDER = tuple(SHAPERS)
 # Components whose term is |log p - log p_old| and so needs off-policy updates.
 _KL_TO_OLD = ("kl_cov", "sent_kl")

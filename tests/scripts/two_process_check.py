@@ -113,7 +113,8 @@ def check_paec_step_window(trainer) -> None:
         everything.append((scores, 2 * torch.rand(shape, generator=generator), mask))
     local = everything[2 * rank : 2 * rank + 2]
     parts = [ScoredPart(s, h, m, torch.ones_like(s), torch.zeros_like(s), m.bool()) for s, h, m in local]
-    window = trainer._paec_window(parts, across_processes=True)
+    paec = trainer.get_component("paec")
+    window = paec._paec_window(trainer.context(paec), parts, across_processes=True)
 
     rho, temperature = trainer.paec["paec_rho"], trainer.paec["paec_mask_temperature"]
     reference = torch.cat([s[m.bool()] for s, _, m in everything])
@@ -305,21 +306,23 @@ def check_global_covariance_window(trainer, select) -> None:
     forwards = iter([item[0] for item in local])
     original = trainer._get_per_token_logps_and_entropies
     trainer._get_per_token_logps_and_entropies = lambda *args, **kwargs: (next(forwards), None, None)
+    component = trainer.advantage_shapers[0] if trainer.advantage_shapers else trainer.get_component("kl_cov")
     try:
-        window = trainer.build_step_window(batches)
+        entries = component.build_step_window(trainer.context(component), batches)
     finally:
         trainer._get_per_token_logps_and_entropies = original
+    covariances, selections = [entry[0] for entry in entries], [entry[1] for entry in entries]
     cov = token_covariance(advantages, logps, mask)
     expected = select(cov, mask)
     first_row = 0 if rank == 0 else 5
     for index, (_, m, _) in enumerate(local):
         part = slice(first_row, first_row + m.size(0))
         first_row = part.stop
-        torch.testing.assert_close(window.covariances[index], cov[part, : m.size(1)])
-        assert torch.equal(window.selections[index], expected[part, : m.size(1)]), (index, window, expected)
+        torch.testing.assert_close(covariances[index], cov[part, : m.size(1)])
+        assert torch.equal(selections[index], expected[part, : m.size(1)]), (index, selections, expected)
     # Meaningful: the step's selection differs from selecting on each micro-batch alone.
     alone = [select(token_covariance(a, lp, m), m) for lp, m, a in local]
-    differs = torch.tensor([float(any(not torch.equal(x, y) for x, y in zip(alone, window.selections, strict=True)))])
+    differs = torch.tensor([float(any(not torch.equal(x, y) for x, y in zip(alone, selections, strict=True)))])
     assert trainer.accelerator.reduce(differs, reduction="sum").item() > 0
 
 

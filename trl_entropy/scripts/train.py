@@ -408,7 +408,8 @@ def method_name_from_argv(argv: Sequence[str]) -> str:
             raise RecipeError(f"recipe {config_path} is not valid YAML: {error}") from None
         if not isinstance(recipe, dict):
             raise RecipeError(f"Recipe {config_path} must contain a YAML mapping.")
-        return recipe.get("method", "grpo")
+        # `methods: [...]` (several methods in one run) is the composed trainer's key
+        return recipe.get("method", "composed" if "methods" in recipe else "grpo")
     return "grpo"
 
 
@@ -432,8 +433,11 @@ def parse_args(argv: Sequence[str] | None = None):
     if any(arg in ("-h", "--help") for arg in argv):
         print(short_help())
         raise SystemExit(0)
+    method = method_name_from_argv(argv)
+    if method == "composed" and not any(arg == "--method" or arg.startswith("--method=") for arg in argv):
+        argv += ["--method", "composed"]  # a recipe with `methods:` and no `method:`
     try:
-        return make_parser(method_name_from_argv(argv)).parse_args_and_config(args=argv)
+        return make_parser(method).parse_args_and_config(args=argv)
     except RecipeError:
         raise
     except ValueError as error:  # a config's `__post_init__` validation, an unknown method
