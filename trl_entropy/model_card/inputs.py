@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from trl.trainer.utils import get_config_model_id
 
-from .baselines import active_entropy_controls
-from .fingerprint import fingerprint_matches, short_fingerprint, weight_files, weights_fingerprint
-from .plotting import CURVE_GROUPS, DEFAULT_CURVES, is_matplotlib_available, plot_training_curves
-from .tasks.names import (
+from ..baselines import active_entropy_controls
+from ..fingerprint import fingerprint_matches, short_fingerprint, weight_files, weights_fingerprint
+from ..plotting import CURVE_GROUPS, DEFAULT_CURVES, is_matplotlib_available, plot_training_curves
+from ..tasks.names import (
     DATASET_NAME,
     STEPS_DATASET_NAME,
     TINY_POLICY_NAME,
@@ -51,7 +51,7 @@ LOCAL_DATASET_PREFIX = "trl-entropy/"
 
 
 if TYPE_CHECKING:
-    from .entropy_grpo_trainer import EntropyGRPOTrainer
+    from ..entropy_grpo_trainer import EntropyGRPOTrainer
 
 
 CARD_FILENAME = "README.md"
