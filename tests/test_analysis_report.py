@@ -193,7 +193,7 @@ def test_analyze_several_runs_side_by_side(tmp_path, run_dir, capsys):
     other = str(tmp_path / "other")
     shutil.copytree(run_dir, other)
     output = str(tmp_path / "comparison")
-    from trl_entropy.analysis.report import main
+    from trl_entropy.analysis.cli import main
 
     main([run_dir, other, "--benchmark", "countdown-steps", "--num-prompts", "2", "--num-samples", "2",
           "--embedder", "none", "--output", output])  # fmt: skip

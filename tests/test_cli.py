@@ -185,6 +185,21 @@ def test_light_parsers_match_their_modules():
     assert sorted(dtype.choices) == sorted(_DTYPES)
 
 
+def test_parsers_live_in_a_leaf_module():
+    # The commands' modules import their parser from `cli_parsers`, which imports no other trl-entropy module (so no
+    # import cycle through `cli`); `cli` exports the same functions.
+    import trl_entropy.cli as cli
+    import trl_entropy.cli_parsers as cli_parsers
+
+    for name in ("stages_parser", "build_policy_parser", "convert_smollm2_parser", "BUILD_POLICY_DEFAULTS"):
+        assert getattr(cli, name) is getattr(cli_parsers, name), name
+    out, _ = run_python(
+        "import sys\nimport trl_entropy.cli_parsers\n"
+        "print(sorted(name for name in sys.modules if name.startswith('trl_entropy')))"
+    )
+    assert out.split() == ["['trl_entropy',", "'trl_entropy.cli_parsers']"]
+
+
 @pytest.mark.parametrize(
     ("environ", "cpu_count", "default", "threads", "reason"),
     [

@@ -197,7 +197,7 @@ class TestModelCard:
     def test_names_the_shipped_steps_policy_portably(self, tmp_path, monkeypatch):
         shipped = tmp_path / "tiny_countdown_steps"
         shipped.mkdir()
-        monkeypatch.setattr(model_card, "TINY_STEPS_POLICY_PATH", str(shipped))
+        monkeypatch.setattr(model_card.inputs, "TINY_STEPS_POLICY_PATH", str(shipped))  # read by describe_base_model
         described = model_card.describe_base_model(str(shipped))
         assert described["portable_name"] == TINY_STEPS_POLICY_NAME and described["base_model"] is None
         assert described["text"] == (

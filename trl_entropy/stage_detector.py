@@ -351,7 +351,7 @@ class StageDetector(TrainerCallback, ExportableState):
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: `trl-entropy stages RUN_DIR [--window 20] ... [--plot PNG]`, or `python -m` this module."""
-    from .cli import stages_parser  # the parser lives with the CLI, so that `--help` does not import torch
+    from .cli_parsers import stages_parser  # a leaf module, so that `trl-entropy stages --help` does not import torch
 
     parser = stages_parser()
     args = parser.parse_args(argv)

@@ -821,7 +821,3 @@ def analyze(run_dirs: Sequence[str], output: str | None = None, **kwargs) -> lis
         with open(os.path.join(output, SUMMARY_FILENAME), "w") as f:
             json.dump(_jsonable({"runs": summaries}), f, indent=2)
     return summaries
-
-
-# The command line lives in `cli.py`, importable without torch (`trl-entropy analyze --help`).
-from .cli import build_parser, main  # noqa: E402, F401

@@ -236,7 +236,7 @@ def resolve_smollm2(model_name_or_path: str | None) -> str | None:
 
 def main(argv=None) -> None:
     """`trl-entropy convert-smollm2 [--output-dir DIR] [--dtype float32]`."""
-    from ..cli import convert_smollm2_parser  # with the CLI, so that `--help` does not wait for torch
+    from ..cli_parsers import convert_smollm2_parser  # a leaf module, so that `--help` does not wait for torch
 
     args = convert_smollm2_parser().parse_args(argv)
     start = time.perf_counter()

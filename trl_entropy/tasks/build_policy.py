@@ -831,7 +831,7 @@ def main(argv: list[str] | None = None) -> dict:
     Returns:
         `dict`: The build summary.
     """
-    from ..cli import build_policy_parser  # with the CLI, so that `trl-entropy build-policy --help` is instant
+    from ..cli_parsers import build_policy_parser  # a leaf module: `trl-entropy build-policy --help` is instant
 
     args = build_policy_parser().parse_args(argv)
     task = policy_task(args.task)
