@@ -8,6 +8,7 @@
     python benchmarks/shaping_overhead.py --methods sent --steps-per-generation 2 --vocab-size 151936 \\
         --hidden-size 256 --completion-length 128 --prompt-length 32 --logit-scale 10
     python benchmarks/shaping_overhead.py --methods clip_cov kl_cov --steps-per-generation 2 --logit-scale 10
+    python benchmarks/shaping_overhead.py --methods composed entropy_advantage ppl position paec --logit-scale 10
 
 Each trainer runs in its own subprocess (so that peak memory is its own), GRPO and the methods in a rotating order for
 `--repeats` rounds so that drifts of the machine hit all alike. Each method runs in its most expensive setting: position
@@ -30,6 +31,8 @@ Two reference arms split PAEC's cost: `paec_statistics_only` (`paec_use_penalty=
 search and mask, no gradient through the entropies) and `grpo_entropy_bonus` (plain `GRPOTrainer` with TRL's own
 `entropy_coef=0.01`, whose backward also runs through TRL's entropies). Two more measure the covariance methods' `global`
 scope: `clip_cov_global` and `kl_cov_global` (`*_scope: global`, one extra forward without gradient per micro-batch).
+`composed` is `ComposedGRPOTrainer` with every shaper plus PAEC (`methods: [ppl, entropy_advantage, position, paec]`),
+each in the setting above.
 """
 
 import argparse
@@ -53,6 +56,7 @@ METHODS = (
     "entropy_advantage_ppo",
     "clip_cov",
     "kl_cov",
+    "composed",
 )
 # Reference arms that split PAEC's cost in two: its statistics and mask without the penalty, and TRL's own entropy
 # bonus (`entropy_coef`), i.e. a gradient through TRL's entropies with no trl-entropy code at all.
@@ -172,6 +176,10 @@ def build_run(args, trainer_name: str, output_dir: str):
         critic = Qwen2ForTokenClassification(Qwen2Config(**{**config.to_dict(), "num_labels": 1}))
         critic.model.load_state_dict(model.model.state_dict())
         extra["critic_model"] = critic
+    if trainer_name == "composed":
+        # Every shaper plus PAEC in one `ComposedGRPOTrainer`, each in its most expensive setting (as below).
+        common.update(methods=["ppl", "entropy_advantage", "position", "paec"], position_schedule="always",
+                      paec_anchor_steps=1, paec_rho_min=2.0)  # fmt: skip
     if trainer_name == "paec":
         # Its most expensive setting: the anchor from the first step, and a floor above it, so that the penalty (and
         # its backward) acts at every measured step after the warm-up.

@@ -50,8 +50,22 @@ def test_components_run_in_the_documented_order_whatever_the_listed_order(tokeni
     # shapers in order, then the loss term, then the observer position shaping brings (the stage detector)
     names = [component.name for component in trainer.components]
     assert names == ["ppl", "entropy_advantage", "position", "clip_cov", "paec", "stages"]
-    assert [shaper.name for shaper in trainer.advantage_shapers] == ["ppl", "entropy_advantage", "position", "clip_cov"]
-    assert list(COMPONENTS) == ["ppl", "entropy_advantage", "position", "clip_cov", "paec", "sent_kl", "kl_cov", "stages"]
+    assert [shaper.name for shaper in trainer.advantage_shapers] == [
+        "ppl",
+        "entropy_advantage",
+        "position",
+        "clip_cov",
+    ]
+    assert list(COMPONENTS) == [
+        "ppl",
+        "entropy_advantage",
+        "position",
+        "clip_cov",
+        "paec",
+        "sent_kl",
+        "kl_cov",
+        "stages",
+    ]
     assert trainer.method_hyperparameters()["methods"] == names
 
 
@@ -152,7 +166,9 @@ def test_paec_in_a_composition_is_paec_alone(tokenizer, prompt_dataset, tmp_path
             )
             paec = trainer.get_component("paec")
             losses.append(
-                paec.loss(trainer.context(paec), loss_pass.per_token_logps, loss_pass.entropies, loss_pass.mask, inputs)
+                paec.loss(
+                    trainer.context(paec), loss_pass.per_token_logps, loss_pass.entropies, loss_pass.mask, inputs
+                )
             )
     assert losses[0] > 0
     torch.testing.assert_close(losses[0], losses[1])

@@ -10,7 +10,7 @@ from conftest import completion_logits, cpu_grpo_kwargs, first_batch, stacked, s
 from trl import GRPOConfig, GRPOTrainer
 
 from trl_entropy import ClipCovGRPOConfig, ClipCovGRPOTrainer, KLCovGRPOConfig, KLCovGRPOTrainer
-from trl_entropy.covariance import trainer as covariance_trainer
+from trl_entropy.covariance import component as covariance_component
 from trl_entropy.functional import (
     clip_cov_selection,
     kl_cov_penalty,
@@ -139,7 +139,7 @@ def test_clip_cov_loss_is_trl_loss_with_the_selected_advantages_zeroed(
         calls.append((cov, clip_cov_selection(cov, *args, **kwargs)))
         return calls[-1][1]
 
-    monkeypatch.setattr(covariance_trainer, "clip_cov_selection", recording_selection)
+    monkeypatch.setattr(covariance_component, "clip_cov_selection", recording_selection)
     state = trainer.advantage_shapers[0].random_generator(trainer.context(trainer.advantage_shapers[0])).get_state()
     loss = trainer.compute_loss(trainer.model, inputs)
 
@@ -232,7 +232,10 @@ def test_clip_cov_global_scope_selects_over_the_step(tokenizer, prompt_dataset, 
                    clip_cov_scope="global", clip_cov_ratio=0.1, clip_cov_lb=1e-4, clip_cov_ub=50.0)  # fmt: skip
     # lb > 0: tokens of groups without reward spread have cov = -(mean A)(logp - mean logp) with mean A at rounding
     # level (~1e-8), whose sign depends on the order of the sums; a band starting at 0 would make them coin flips.
-    assert trainer.advantage_shapers[0].random_generator(trainer.context(trainer.advantage_shapers[0])).initial_seed() == 0  # `seed`, on every process
+    assert (
+        trainer.advantage_shapers[0].random_generator(trainer.context(trainer.advantage_shapers[0])).initial_seed()
+        == 0
+    )  # `seed`, on every process
     state = trainer.advantage_shapers[0].random_generator(trainer.context(trainer.advantage_shapers[0])).get_state()
     batches = step_batches(trainer)
     masks = [batch["completion_mask"].float() for batch in batches]

@@ -53,13 +53,18 @@ def test_the_example_trains_alone_and_composed(example, tokenizer, prompt_datase
     with pytest.raises(ValueError, match=r"`scaled_lambda` must be >= 0"):
         example["ScaledGRPOConfig"](**kwargs, scaled_lambda=-1.0)
 
-    exec(compile(hook_page_blocks()[1], str(HOOK_PAGE), "exec"), example)  # register_component, then the config
+    # the second block as written, with the tiny policy and CPU settings for its names
+    composed_block = re.sub(r"^from trl_entropy import .*$", "", hook_page_blocks()[1], flags=re.M)
+    example.update(
+        model=load_tiny_policy()[0], reward_funcs=countdown_reward, dataset=prompt_dataset,
+        ComposedGRPOConfig=lambda output_dir, **kw: ComposedGRPOConfig(**{**kwargs, **kw}),
+        ComposedGRPOTrainer=lambda *a, **kw: ComposedGRPOTrainer(*a, **kw, processing_class=tokenizer),
+    )  # fmt: skip
     try:
-        model, _ = load_tiny_policy()
-        args = ComposedGRPOConfig(**kwargs, methods=["entropy_scaling", "entropy_advantage"])
-        composed = ComposedGRPOTrainer(model, countdown_reward, args=args, train_dataset=prompt_dataset,
-                                       processing_class=tokenizer)  # fmt: skip
+        exec(compile(composed_block, str(HOOK_PAGE), "exec"), example)
+        composed = example["trainer"]
         assert [c.name for c in composed.components] == ["entropy_advantage", "entropy_scaling"]
+        assert composed.args.methods == ["entropy_advantage", "entropy_scaling"]
         composed.train()
         keys = {key for entry in composed.state.log_history for key in entry}
         assert {"entropy/scaled_abs_advantage", "entropy/advantage_psi_mean"} <= keys

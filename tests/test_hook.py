@@ -10,7 +10,7 @@ import torch
 from conftest import cpu_grpo_kwargs, first_batch
 from trl import GRPOConfig, GRPOTrainer
 
-from trl_entropy import PositionShapingGRPOTrainer, EntropyAdvantageGRPOTrainer, EntropyGRPOTrainer
+from trl_entropy import EntropyAdvantageGRPOTrainer, EntropyGRPOTrainer, PositionShapingGRPOTrainer
 from trl_entropy.entropy_grpo_trainer import _LossPass
 from trl_entropy.functional import entropy_advantage
 

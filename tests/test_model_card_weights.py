@@ -13,7 +13,7 @@ from huggingface_hub import metadata_load
 from huggingface_hub.repocard_data import model_index_to_eval_results
 from peft import LoraConfig
 
-import trl_entropy.entropy_grpo_trainer as trainer_module
+import trl_entropy.hook.trainer as trainer_module
 from trl_entropy import (
     EntropyAdvantageGRPOConfig,
     EntropyAdvantageGRPOTrainer,
@@ -22,6 +22,7 @@ from trl_entropy import (
     PPOConfig,
     PPOTrainer,
 )
+from trl_entropy.analysis import EntropyAnalysisCallback
 from trl_entropy.cli import main
 from trl_entropy.fingerprint import short_fingerprint, weights_fingerprint
 from trl_entropy.model_card import CARD_INPUTS_FILENAME, card_inputs, refresh_model_card, render_model_card
@@ -50,7 +51,7 @@ def front_matter(text):
     return yaml.safe_load(re.match(r"---\n(.*?)\n---\n", text, flags=re.S).group(1))
 
 
-def make_trainer(output_dir, dataset, model=None, reward_funcs=countdown_reward, **overrides):
+def make_trainer(output_dir, dataset, model=None, reward_funcs=countdown_reward, callbacks=None, **overrides):
     model = model if model is not None else load_tiny_policy()[0]
     args = EntropyAdvantageGRPOConfig(**cpu_grpo_kwargs(output_dir, **overrides))
     return EntropyAdvantageGRPOTrainer(
@@ -59,6 +60,7 @@ def make_trainer(output_dir, dataset, model=None, reward_funcs=countdown_reward,
         args=args,
         train_dataset=dataset,
         processing_class=load_tiny_policy()[1],
+        callbacks=callbacks,
     )
 
 
@@ -207,7 +209,11 @@ def test_the_stage_detector_line_says_whether_the_method_uses_it(tmp_path, promp
                                          train_dataset=prompt_dataset, processing_class=load_tiny_policy()[1])  # fmt: skip
     card = str(render_model_card(card_inputs(trainer), [], [], None))
     assert "Stage detector (it starts the position bonus): no plateau declared." in card
+    # a method without the detector has no stage line; with the analysis callback it is attached, to log the stage
     trainer = make_trainer(tmp_path / "run2", prompt_dataset)
+    assert trainer.stage_detector is None
+    assert "Stage detector" not in str(render_model_card(card_inputs(trainer), [], [], None))
+    trainer = make_trainer(tmp_path / "run3", prompt_dataset, callbacks=[EntropyAnalysisCallback()])
     card = str(render_model_card(card_inputs(trainer), [], [], None))
     assert "Entropy-Advantage GRPO does not act on it): no plateau declared." in card
 

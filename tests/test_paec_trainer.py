@@ -12,9 +12,9 @@ from accelerate import Accelerator
 from conftest import completion_logits, cpu_grpo_kwargs, first_batch, step_batches
 from trl import GRPOConfig, GRPOTrainer
 
-from trl_entropy.paec.component import PAECRegularizer
 from trl_entropy import PAECGRPOConfig, PAECGRPOTrainer
 from trl_entropy.functional import decision_score, nucleus_statistics, paec_penalty, soft_mask
+from trl_entropy.paec.component import PAECRegularizer
 from trl_entropy.tasks import countdown_reward, load_tiny_policy
 
 

@@ -65,7 +65,9 @@ def test_ppl_on_policy_default_uses_the_loss_pass(tokenizer, prompt_dataset, tmp
     expected = torch.empty(32)
     expected[order] = ppl_advantage_weights(logps[order], inputs["completion_mask"][order].float(), 8, alpha=0.5)
     shaper = trainer.advantage_shapers[0]
-    weights, _ = shaper._weights_in_loss_pass(trainer.context(shaper), logps, inputs["completion_mask"].float(), inputs)
+    weights, _ = shaper._weights_in_loss_pass(
+        trainer.context(shaper), logps, inputs["completion_mask"].float(), inputs
+    )
     torch.testing.assert_close(weights, expected)
     assert not torch.allclose(weights, torch.ones(32))
 
@@ -163,7 +165,9 @@ def test_ppl_alpha_zero_leaves_advantages_unchanged(tokenizer, prompt_dataset, t
     shaper = trainer.advantage_shapers[0]
     trainer._loss_pass = _LossPass(inputs={})  # a bare loss pass: a sink for log_metric
     mask = inputs["completion_mask"].float()
-    out = shaper.shape(trainer.context(shaper), inputs["advantages"], torch.randn(32, mask.size(1)), None, mask, inputs)
+    out = shaper.shape(
+        trainer.context(shaper), inputs["advantages"], torch.randn(32, mask.size(1)), None, mask, inputs
+    )
     trainer._loss_pass = None
     torch.testing.assert_close(out, inputs["advantages"])
 
@@ -214,7 +218,9 @@ def test_position_auto_schedule_follows_the_detector(tokenizer, prompt_dataset, 
 def active_logged_steps(shaper, detector, last_step, observe=None):
     """The logged steps `1..last_step` at which the shaper's bonus acts, driven in the trainer's order: during the step
     logged as `s`, TRL's `state.global_step` is `s - 1`; the loss runs first, then the detector sees step `s`."""
-    ctx = SimpleNamespace(step=0, component=lambda name: SimpleNamespace(detector=detector) if name == "stages" else None)
+    ctx = SimpleNamespace(
+        step=0, component=lambda name: SimpleNamespace(detector=detector) if name == "stages" else None
+    )
     active = []
     for step in range(1, last_step + 1):
         ctx.step = step

@@ -65,6 +65,8 @@ def register_component(component_class: type[Component]) -> type[Component]:
         raise ValueError(f"A component needs a `name` of its own to be registered, got {name!r}.")
     COMPONENTS[name] = component_class
     return component_class
+
+
 SHAPING_ORDER = tuple(SHAPERS)
 # Components whose term is |log p - log p_old| and so needs off-policy updates.
 _KL_TO_OLD = ("kl_cov", "sent_kl")

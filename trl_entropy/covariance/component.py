@@ -59,7 +59,8 @@ class CovarianceScope(Component):
         return self.options[self.scope_field]
 
     def check_args(self, args: Any) -> None:
-        if self.scope == "global":
+        # the method's config (or a composed one) checked the layout itself
+        if self.scope == "global" and not isinstance(args, self.config_class):
             check_global_scope_layout(args, self.scope_field)
 
     def select_tokens(self, ctx, cov: torch.Tensor, mask: torch.Tensor, exclude: torch.Tensor | None) -> torch.Tensor:

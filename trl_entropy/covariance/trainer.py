@@ -74,3 +74,8 @@ class KLCovGRPOTrainer(EntropyGRPOTrainer):
     config_class = KLCovGRPOConfig
     _output_suffix = "KLCov-GRPO"
     component_classes = (KLCovPenalty,)
+
+    @property
+    def kl_cov(self) -> dict:
+        """The KL-Cov options, as read from the config."""
+        return self.get_component("kl_cov").options

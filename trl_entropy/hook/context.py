@@ -293,5 +293,7 @@ class ComponentContext:
     def _require_loss_pass(self, what: str) -> LossPass:
         loss_pass = self._trainer._loss_pass
         if loss_pass is None:
-            raise RuntimeError(f"`{what}` can only be called from inside a loss pass (`shape`, `loss`, `on_forward`, `on_shaped`).")
+            raise RuntimeError(
+                f"`{what}` can only be called from inside a loss pass (`shape`, `loss`, `on_forward`, `on_shaped`)."
+            )
         return loss_pass

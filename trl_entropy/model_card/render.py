@@ -375,7 +375,7 @@ def render_model_card(
         results += "\n\nStage detector (it starts the position bonus): " + plateau
     elif detector == "logged":
         results += (
-            "\n\nStage detector (arXiv 2508.02260; every trl-entropy trainer runs it and logs `entropy/stage`, but "
+            "\n\nStage detector (arXiv 2508.02260; attached to log `entropy/stage`, e.g. by the analysis callback; "
             f"{inputs.get('method')} does not act on it): " + plateau
         )
     elif detector == "unknown":

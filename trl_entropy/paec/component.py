@@ -154,7 +154,8 @@ class PAECRegularizer(Component):
         return [self.anchor]
 
     def check_args(self, args: Any) -> None:
-        if self.options["paec_scope"] == "step":
+        # a PAECGRPOConfig (or a composed one) checked the layout itself; another config gets the default scope
+        if self.options["paec_scope"] == "step" and not isinstance(args, PAECGRPOConfig):
             check_step_scope_layout(args, "paec_scope", "step", "micro_batch")
 
     def check_accelerator(self, accelerator: Any) -> None:
