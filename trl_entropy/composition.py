@@ -147,17 +147,19 @@ class ComposedGRPOTrainer(EntropyGRPOTrainer):
         return methods
 
     def build_components(self, args) -> list[Component]:
-        return [COMPONENTS[name](args) for name in self.method_names(args)]
+        self._listed_methods = self.method_names(args)
+        return [COMPONENTS[name](args) for name in self._listed_methods]
+
+    def applied_methods(self) -> list[str]:
+        """The listed methods in their order of application (without the components they brought)."""
+        return [component.name for component in self.components if component.name in self._listed_methods]
 
     def method_hyperparameters(self):
-        # the methods run, in their order of application
-        names = [component.name for component in self.components if component.name in COMPONENTS]
-        return {"methods": names, **super().method_hyperparameters()}
+        return {"methods": self.applied_methods(), **super().method_hyperparameters()}
 
     def card_method_info(self):
         info = super().card_method_info()
-        names = [component.name for component in self.components if component.name in COMPONENTS]
-        info["method"] = " + ".join(["GRPO", *names])
+        info["method"] = " + ".join(["GRPO", *self.applied_methods()])
         return info
 
 

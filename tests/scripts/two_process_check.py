@@ -163,7 +163,8 @@ def train_paec_and_check_global_quantile(output_dir: str) -> None:
     # Process 0 holds 10 scores 0.01 ... 0.10, process 1 holds 30 scores 0.11 ... 0.40 (different counts: padding).
     all_scores = torch.arange(1, 41, dtype=torch.float32) / 100
     local = all_scores[:10] if rank == 0 else all_scores[10:]
-    reference = trainer._gather_scores(local)
+    paec = trainer.get_component("paec")
+    reference = trainer.context(paec).gather_variable_length(local.float())[0]
     torch.testing.assert_close(reference.sort().values, all_scores)
     hard = soft_mask(local[None], torch.ones(1, local.numel()), reference, rho=0.8, temperature=0.0)
     # the top 20% of the 40 positions, 0.33 ... 0.40, are all on process 1; a per-process quantile would keep 2 + 6
@@ -326,6 +327,28 @@ def check_global_covariance_window(trainer, select) -> None:
     assert trainer.accelerator.reduce(differs, reduction="sum").item() > 0
 
 
+def train_composed_methods(output_dir: str) -> None:
+    """Every shaper plus PAEC in one composed run on two processes with accumulation: each component logs, PAEC's
+    anchor is the same on both processes and its penalty acts once the anchor is frozen."""
+    from trl_entropy import ComposedGRPOTrainer
+    from trl_entropy.scripts.train import main as train_main
+
+    trainer = train_main(
+        ["--config", "recipes/tiny/composed.yaml", "--output_dir", output_dir, "--max_steps", "2", "--logging_steps",
+         "1", "--per_device_train_batch_size", "8", "--gradient_accumulation_steps", "2", "--paec_anchor_steps", "1",
+         "--paec_rho_min", "2.0", "--position_schedule", "always", "--task_eval_problems", "0", "--disable_tqdm",
+         "true"]
+    )  # fmt: skip
+    assert isinstance(trainer, ComposedGRPOTrainer)
+    assert [c.name for c in trainer.components] == ["ppl", "entropy_advantage", "position", "paec", "stages"]
+    anchors = trainer.accelerator.gather(torch.tensor([trainer.get_component("paec").anchor.value]))
+    assert anchors[0] == anchors[1], anchors
+    history = [e for e in trainer.state.log_history if "entropy/paec_penalty_active" in e]
+    assert [e["entropy/paec_penalty_active"] for e in history] == [0.0, 1.0], history
+    for key in ("entropy/ppl_weight_mean", "entropy/advantage_psi_mean", "entropy/position_bonus_mean"):
+        assert all(key in entry for entry in history), (key, history)
+
+
 def train_covariance_methods_with_global_scope(output_dir: str) -> None:
     from trl_entropy.functional import clip_cov_selection, kl_cov_selection
     from trl_entropy.scripts.train import main as train_main
@@ -417,6 +440,7 @@ def main(output_dir: str) -> None:
     train_ppo_on_two_processes(output_dir + "-ppo")
     train_ppo_with_a_shared_backbone(output_dir + "-ppo-shared")
     train_covariance_methods_with_global_scope(output_dir + "-cov")
+    train_composed_methods(output_dir + "-composed")
     if trainer.accelerator.is_main_process:
         with open(os.path.join(output_dir, "trainer_state.json")) as f:
             history = json.load(f)["log_history"]

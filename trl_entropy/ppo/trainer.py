@@ -195,7 +195,7 @@ class PPOTrainer(EntropyGRPOTrainer):
             )
         if isinstance(early_path, str):
             critic_backbone_spec(early_path)
-        if args is not None:  # a plain `GRPOConfig` has not been checked by `PPOConfig`
+        if args is not None and not isinstance(args, PPOConfig):  # a plain `GRPOConfig`: not checked by `PPOConfig`
             check_critic_precision(args)
         super().__init__(model, reward_funcs, args, *more_args, **kwargs)
         self.ppo = {name: config_option(self.args, PPOConfig, name) for name in PPO_FIELDS}
