@@ -19,7 +19,7 @@ from datasets import Dataset, load_from_disk
 from trl_entropy.eval import evaluator
 from trl_entropy.functional.semantic_entropy import semantic_entropy
 from trl_entropy.sampling import backends
-from trl_entropy.sent import scoring
+from trl_entropy.sent import scorer
 from trl_entropy.sent.scoring import (
     dataset_fingerprint,
     default_cache_dir,
@@ -105,7 +105,7 @@ def test_second_call_reads_the_cache(tmp_path, countdown16, generated, monkeypat
     def no_loading(*args, **kwargs):
         raise AssertionError("the model was loaded although every score is cached")
 
-    monkeypatch.setattr(scoring, "_load_hf", no_loading)
+    monkeypatch.setattr(scorer, "_load_hf", no_loading)
     second = score(countdown16, tmp_path)
     assert len(generated) == calls and second.num_generated == 0
     assert second.records == first.records and second.cache_path == first.cache_path
