@@ -13,6 +13,7 @@ from .backends import (
     eos_token_ids,
     eval_mode,
     generate_hf,
+    generate_hf_texts,
     generate_hf_with_entropy,
     generate_vllm,
     hf_sampler,
@@ -21,6 +22,7 @@ from .backends import (
     pad_token_id,
     sampling_options,
     seeded_generation,
+    tokenize_prompts,
     vllm_sampler,
 )
 from .cache import (
@@ -50,6 +52,7 @@ __all__ = [
     "finish_parts",
     "gather_objects",
     "generate_hf",
+    "generate_hf_texts",
     "generate_hf_with_entropy",
     "generate_vllm",
     "hf_sampler",
@@ -66,6 +69,7 @@ __all__ = [
     "sampling_options",
     "seeded_generation",
     "shard_chunks",
+    "tokenize_prompts",
     "vllm_sampler",
     "write_atomic",
 ]

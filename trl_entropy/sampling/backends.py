@@ -129,8 +129,24 @@ def left_padded(sequences: Sequence[Sequence[int]], pad_id: int, device) -> tupl
     return input_ids.to(device), attention_mask.to(device)
 
 
-def _tokenized_prompts(tokenizer, prompts: Sequence[str], add_special_tokens: bool, device):
-    # Left padding keeps every prompt flush against its completion, which batched decoder-only generation needs.
+def tokenize_prompts(tokenizer, prompts: Sequence[str], add_special_tokens: bool, device):
+    """
+    Prompt texts as one left-padded batch: left padding keeps every prompt flush against its completion, which
+    batched decoder-only generation needs (the tokenizer is set to left padding).
+
+    Args:
+        tokenizer (`transformers.PreTrainedTokenizerBase`):
+            The tokenizer.
+        prompts (`Sequence[str]`):
+            The prompt texts.
+        add_special_tokens (`bool`):
+            Let the tokenizer add its special tokens (e.g. BOS).
+        device (`torch.device`):
+            Where the tensors go.
+
+    Returns:
+        `transformers.BatchEncoding`: `input_ids` and `attention_mask`.
+    """
     tokenizer.padding_side = "left"
     inputs = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=add_special_tokens)
     return inputs.to(device)
@@ -174,7 +190,7 @@ def generate_hf(
         `list[list[dict]]`: Per prompt, per sample: `text` (special tokens removed), `num_tokens` (up to and
         including EOS) and `truncated` (no EOS within `max_new_tokens`).
     """
-    inputs = _tokenized_prompts(tokenizer, prompts, add_special_tokens, model.device)
+    inputs = tokenize_prompts(tokenizer, prompts, add_special_tokens, model.device)
     eos_ids = eos_token_ids(model, tokenizer)
     with seeded_generation(model.device, seed):
         output = model.generate(
@@ -216,13 +232,62 @@ def hf_sampler(
     return generate
 
 
+def _generate_with_tokenizer_eos(model, tokenizer, prompts, num_samples, temperature, max_new_tokens, **extra):
+    # `generate` on bare prompts (no special tokens) with the tokenizer's own padding and EOS ids, no top-k or top-p
+    # truncation, greedy for temperature 0 or None: the sampling of the tiny policies' build and training checks.
+    inputs = tokenize_prompts(tokenizer, prompts, False, model.device)
+    output = model.generate(
+        **inputs,
+        **sampling_options(temperature or 0, 1.0),
+        max_new_tokens=max_new_tokens,
+        num_return_sequences=num_samples,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **extra,
+    )
+    return output, inputs["input_ids"].shape[1]
+
+
+def generate_hf_texts(
+    model, tokenizer, prompts: Sequence[str], num_samples: int, temperature: float | None, max_new_tokens: int
+) -> list[str]:
+    """
+    Sample `num_samples` completions per prompt with `model.generate` (no top-k or top-p truncation; greedy when
+    `temperature` is 0 or `None`), tokenizing the prompts without special tokens and stopping at the tokenizer's EOS.
+    The caller owns the RNG (see [`seeded_generation`]).
+
+    Args:
+        model (`transformers.PreTrainedModel`):
+            The policy.
+        tokenizer (`transformers.PreTrainedTokenizerBase`):
+            Its tokenizer (set to left padding here).
+        prompts (`Sequence[str]`):
+            The prompt texts.
+        num_samples (`int`):
+            Completions per prompt.
+        temperature (`float` or `None`):
+            Sampling temperature; 0 or `None` decodes greedily.
+        max_new_tokens (`int`):
+            Length cap.
+
+    Returns:
+        `list[str]`: The completion texts, contiguous per prompt, special tokens removed.
+    """
+    import torch
+
+    with torch.no_grad():
+        output, width = _generate_with_tokenizer_eos(
+            model, tokenizer, prompts, num_samples, temperature, max_new_tokens
+        )
+    return tokenizer.batch_decode(output[:, width:], skip_special_tokens=True)
+
+
 def generate_hf_with_entropy(
     model, tokenizer, prompts: Sequence[str], num_samples: int, temperature: float, max_new_tokens: int
 ) -> tuple[list[str], float, float]:
     """
-    Sample `num_samples` completions per prompt with `model.generate` (no top-k or top-p truncation) and sum the
-    entropy of the sampling distribution over their tokens, EOS included. The caller owns the RNG (see
-    [`seeded_generation`]); the prompts are tokenized without special tokens.
+    Same as [`generate_hf_texts`] at a positive `temperature`, and the sum of the entropy of the sampling
+    distribution over the sampled tokens, EOS included.
 
     Args:
         model (`transformers.PreTrainedModel`):
@@ -244,15 +309,14 @@ def generate_hf_with_entropy(
     """
     import torch
 
-    inputs = _tokenized_prompts(tokenizer, prompts, False, model.device)
     with torch.no_grad():
-        output = model.generate(
-            **inputs,
-            **sampling_options(temperature, 1.0),
-            max_new_tokens=max_new_tokens,
-            num_return_sequences=num_samples,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
+        output, width = _generate_with_tokenizer_eos(
+            model,
+            tokenizer,
+            prompts,
+            num_samples,
+            temperature,
+            max_new_tokens,
             output_logits=True,
             return_dict_in_generate=True,
         )
@@ -260,7 +324,7 @@ def generate_hf_with_entropy(
         logits = torch.stack(output.logits, dim=1).float() / temperature
         log_probs = logits.log_softmax(-1)
         entropy = -(log_probs.exp() * log_probs).sum(-1)
-    completion = output.sequences[:, inputs["input_ids"].shape[1] :]
+    completion = output.sequences[:, width:]
     # Positions after the EOS are padding appended by `generate`; the EOS step itself counts.
     is_eos = (completion == tokenizer.eos_token_id).long()
     mask = ((is_eos.cumsum(-1) - is_eos) == 0).float()
