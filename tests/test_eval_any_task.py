@@ -213,7 +213,7 @@ class TestNoAnswers:
 
     def test_countdown_is_not_checked(self, tmp_path, monkeypatch):
         monkeypatch.setattr(
-            evaluator,
+            backends,
             "generate_hf",
             lambda m, t, prompts, n, *a: [[{"text": "?", "num_tokens": 1, "truncated": False}] * n for _ in prompts],
         )
