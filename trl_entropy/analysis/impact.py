@@ -318,7 +318,7 @@ def performance_impact(
 
     The positions are drawn by [`choose_impact_positions`] (`budget`, `seed`), their best alternatives chosen by
     [`best_alternatives`], and `k` continuations of the original and of the replaced prefix of every position sampled
-    by [`impact_generator`] through the evaluator's chunk loop: a chunk holds `max(1, batch_size // (2 * k))`
+    by [`impact_generator`] through the shared chunk loop: a chunk holds `max(1, batch_size // (2 * k))`
     positions and is sampled with its own seed, so the records depend neither on the number of processes nor on
     interruptions.
 

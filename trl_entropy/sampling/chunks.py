@@ -85,8 +85,8 @@ def sample_chunks(
 ) -> list[dict[str, Any]]:
     """
     Sample this process's share of a list of prompts, chunk by chunk: every `world_size`-th chunk, starting at `rank`,
-    skipping chunks whose items are all in `done_ids`. The loop shared by the evaluator, the SENT scorer and the
-    performance-impact measurement.
+    skipping chunks whose items are all in `done_ids`. The loop shared by the evaluator, the SENT scorer, the
+    performance-impact measurement and the analysis report.
 
     Args:
         generate (`Callable`):
