@@ -263,3 +263,20 @@ def test_eval_mode_restores_training(tiny_model):
     with pytest.raises(Interrupted), eval_mode(tiny_model.train()):
         raise Interrupted
     assert tiny_model.training
+
+
+def test_the_entropy_variant_draws_the_samples_of_the_plain_one(tiny_model, tokenizer):
+    from trl_entropy.sampling import generate_hf_texts, generate_hf_with_entropy
+
+    prompts = ["3 5 7=15:", "1 2 3=6:"]
+    with seeded_generation(tiny_model.device, 11):
+        texts = generate_hf_texts(tiny_model, tokenizer, prompts, 3, 1.0, 6)
+    with seeded_generation(tiny_model.device, 11):
+        same, entropy_sum, num_tokens = generate_hf_with_entropy(tiny_model, tokenizer, prompts, 3, 1.0, 6)
+    assert same == texts and len(texts) == 6
+    assert 0 < num_tokens <= 6 * 6 and entropy_sum > 0
+    # Greedy decoding (temperature `None`) gives one completion per prompt whatever the seed.
+    with seeded_generation(tiny_model.device, 1):
+        greedy = generate_hf_texts(tiny_model, tokenizer, prompts, 1, None, 6)
+    with seeded_generation(tiny_model.device, 2):
+        assert generate_hf_texts(tiny_model, tokenizer, prompts, 1, None, 6) == greedy
