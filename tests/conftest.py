@@ -51,27 +51,27 @@ def build_tiny_model(tokenizer):
 @pytest.fixture
 def generated(monkeypatch):
     """The number of prompts of every generation call of the evaluator and the SENT scorer (`generate_hf`)."""
-    from trl_entropy.eval import evaluator
+    from trl_entropy.sampling import backends
 
     calls = []
-    original = evaluator.generate_hf
+    original = backends.generate_hf
 
     def counting(model, tokenizer, prompts, *args):
         calls.append(len(prompts))
         return original(model, tokenizer, prompts, *args)
 
-    monkeypatch.setattr(evaluator, "generate_hf", counting)
+    monkeypatch.setattr(backends, "generate_hf", counting)
     return calls
 
 
 def fixed_completions(monkeypatch, completions):
     """Replace sampling by fixed completions: `completions[prompt]` is the list of samples of that prompt."""
-    from trl_entropy.eval import evaluator
+    from trl_entropy.sampling import backends
 
     def generate(model, tokenizer, prompts, num_samples, *args):
         return [[{"text": text, "num_tokens": 3, "truncated": False} for text in completions[p]] for p in prompts]
 
-    monkeypatch.setattr(evaluator, "generate_hf", generate)
+    monkeypatch.setattr(backends, "generate_hf", generate)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from trl_entropy.eval.benchmarks import load_benchmark
 from trl_entropy.eval.plain_text import PlainTextGrader
 from trl_entropy.import_path import ImportPathError, import_callable
 from trl_entropy.model_card import _eval_results, load_evaluations
+from trl_entropy.sampling import backends
 from trl_entropy.tasks import TINY_POLICY_PATH
 
 
@@ -46,7 +47,7 @@ def answering(monkeypatch, answer_of):
             for p in prompts
         ]
 
-    monkeypatch.setattr(evaluator, "generate_hf", generate)
+    monkeypatch.setattr(backends, "generate_hf", generate)
     return seen
 
 
@@ -212,7 +213,7 @@ class TestNoAnswers:
 
     def test_countdown_is_not_checked(self, tmp_path, monkeypatch):
         monkeypatch.setattr(
-            evaluator,
+            backends,
             "generate_hf",
             lambda m, t, prompts, n, *a: [[{"text": "?", "num_tokens": 1, "truncated": False}] * n for _ in prompts],
         )

@@ -18,7 +18,8 @@ from datasets import Dataset, load_from_disk
 
 from trl_entropy.eval import evaluator
 from trl_entropy.functional.semantic_entropy import semantic_entropy
-from trl_entropy.sent import scoring
+from trl_entropy.sampling import backends
+from trl_entropy.sent import scorer
 from trl_entropy.sent.scoring import (
     dataset_fingerprint,
     default_cache_dir,
@@ -104,7 +105,7 @@ def test_second_call_reads_the_cache(tmp_path, countdown16, generated, monkeypat
     def no_loading(*args, **kwargs):
         raise AssertionError("the model was loaded although every score is cached")
 
-    monkeypatch.setattr(scoring, "_load_hf", no_loading)
+    monkeypatch.setattr(scorer, "_load_hf", no_loading)
     second = score(countdown16, tmp_path)
     assert len(generated) == calls and second.num_generated == 0
     assert second.records == first.records and second.cache_path == first.cache_path
@@ -188,14 +189,14 @@ def test_resume_after_an_interruption(tmp_path, countdown16, generated, monkeypa
     generated.clear()
 
     # 16 prompts in 4 chunks of 4; the run dies during its third chunk.
-    counting = evaluator.generate_hf
+    counting = backends.generate_hf
 
     def dying(model, tokenizer, prompts, *args):
         if len(generated) == 2:
             raise KeyboardInterrupt
         return counting(model, tokenizer, prompts, *args)
 
-    monkeypatch.setattr(evaluator, "generate_hf", dying)
+    monkeypatch.setattr(backends, "generate_hf", dying)
     with pytest.raises(KeyboardInterrupt):
         score(countdown16, tmp_path)
     (cache_path,) = (tmp_path / "cache").iterdir()
@@ -205,7 +206,7 @@ def test_resume_after_an_interruption(tmp_path, countdown16, generated, monkeypa
     # The last record was cut off mid-line (as by a kill during the write): its chunk is redone.
     part.write_text("\n".join(lines[:7]) + "\n" + lines[7][:25])
 
-    monkeypatch.setattr(evaluator, "generate_hf", counting)
+    monkeypatch.setattr(backends, "generate_hf", counting)
     generated.clear()
     resumed = score(countdown16, tmp_path)
     assert generated == [4, 4, 4] and resumed.num_generated == 12  # chunks 2, 3 and 4
@@ -224,13 +225,13 @@ def test_conversational_prompts_go_through_the_chat_template(
     rows = countdown16.select(range(4)).to_list()
     dataset = Dataset.from_list([{**row, "prompt": [{"role": "user", "content": row["prompt"]}]} for row in rows])
     seen = []
-    original = evaluator.generate_hf
+    original = backends.generate_hf
 
     def recording(model, tok, prompts, num_samples, temperature, top_p, max_new_tokens, add_special_tokens, seed):
         seen.append((list(prompts), add_special_tokens))
         return original(model, tok, prompts, num_samples, temperature, top_p, max_new_tokens, add_special_tokens, seed)
 
-    monkeypatch.setattr(evaluator, "generate_hf", recording)
+    monkeypatch.setattr(backends, "generate_hf", recording)
     result = score(dataset, tmp_path, model=tiny_model, tokenizer=tokenizer)
     assert seen == [([row["prompt"] + " " for row in rows], False)]
     assert len(result.scores) == 4

@@ -279,7 +279,7 @@ def test_short_training_on_a_scored_curriculum(tokenizer, tmp_path):
 def test_recipe_script_trains_on_a_saved_curriculum(tmp_path, monkeypatch):
     # A dataset written by `trl-entropy curriculum` carries its scores: the recipe script orders it without scoring.
     from trl_entropy.scripts.train import main as train_main
-    from trl_entropy.sent import scoring
+    from trl_entropy.sent import scorer
 
     dataset = build_dataset(split="train", n=64, seed=2)
     SemanticEntropyCurriculum(dataset, [(7 * i) % 64 / 32 for i in range(64)]).save_to_disk(str(tmp_path / "data"))
@@ -287,7 +287,7 @@ def test_recipe_script_trains_on_a_saved_curriculum(tmp_path, monkeypatch):
     def no_scoring(*args, **kwargs):
         raise AssertionError("a scored dataset must not be scored again")
 
-    monkeypatch.setattr(scoring, "score_semantic_entropy", no_scoring)
+    monkeypatch.setattr(scorer, "score_semantic_entropy", no_scoring)
     trainer = train_main(
         ["--config", str(RECIPES / "tiny" / "sent_stage1.yaml"), "--dataset_name", str(tmp_path / "data"),
          "--output_dir", str(tmp_path / "run"), "--max_steps", "2", "--per_device_train_batch_size", "16",

@@ -14,19 +14,19 @@ import torch
 
 
 def main(output_dir: str) -> None:
-    from trl_entropy.eval import evaluator
+    from trl_entropy.sampling import backends
     from trl_entropy.sent.scoring import score_semantic_entropy
     from trl_entropy.tasks import build_dataset
 
     torch.set_num_threads(1)
     generated = []
-    original = evaluator.generate_hf
+    original = backends.generate_hf
 
     def counting(model, tokenizer, prompts, *args):
         generated.append(len(prompts))
         return original(model, tokenizer, prompts, *args)
 
-    evaluator.generate_hf = counting
+    backends.generate_hf = counting
     dataset = build_dataset(split="train", n=16, seed=0)
     kwargs = dict(num_samples=4, batch_size=16, cache_dir=os.path.join(output_dir, "cache"), show_progress=False)
     first = score_semantic_entropy(dataset, "trl-entropy/tiny-countdown", **kwargs)

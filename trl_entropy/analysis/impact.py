@@ -12,7 +12,7 @@ plus its continuation) is graded, and
 A positive I_t means the sampled token mattered for success. Only a sampled budget of positions is measured
 ([`choose_impact_positions`]): every position costs `2 * k` continuations.
 
-Sampling runs through the evaluator's chunk loop ([`~trl_entropy.eval.evaluator.sample_chunks`]): every position is
+Sampling runs through the shared chunk loop ([`~trl_entropy.sampling.chunks.sample_chunks`]): every position is
 one item whose two prefixes are generated in the same chunk, every chunk has its own seed, so the records do not
 depend on how many processes share the work or on which chunks an interrupted run had already finished.
 """
@@ -25,16 +25,29 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..eval.evaluator import (
-    _append_jsonl,
-    _barrier,
-    _finish_parts,
-    _gather,
-    _load_done_records,
-    _process_info,
-    sample_chunks,
-)
 from ..eval.limits import check_generation_fits
+from ..sampling.backends import (
+    cut_at_eos,
+    eos_token_ids,
+    eval_mode,
+    left_padded,
+    model_device,
+    pad_token_id,
+    sampling_options,
+    seeded_generation,
+)
+from ..sampling.cache import SampleCache, append_jsonl, finish_parts, load_done_records, merge_records, part_pattern_of
+from ..sampling.chunks import sample_chunks
+from ..sampling.processes import barrier, gather_objects, process_info
+
+
+# The helpers this module defined or imported from the evaluator before the sampling layer held them, under their
+# old names.
+_device = model_device
+_left_padded = left_padded
+_eos_ids = eos_token_ids
+_append_jsonl, _finish_parts, _load_done_records = append_jsonl, finish_parts, load_done_records
+_barrier, _gather, _process_info = barrier, gather_objects, process_info
 
 
 # A prefix given to the generator: the prompt's token ids and the completion's tokens so far (the replaced or original
@@ -116,26 +129,6 @@ def choose_impact_positions(completions: Sequence[dict[str, Any]], budget: int, 
     return items
 
 
-def _device(model) -> Any:
-    import torch
-
-    device = getattr(model, "device", None)
-    return device if device is not None else torch.device("cpu")
-
-
-def _left_padded(sequences: Sequence[Sequence[int]], pad_token_id: int, device) -> tuple[Any, Any]:
-    import torch
-
-    width = max(len(sequence) for sequence in sequences)
-    input_ids = torch.full((len(sequences), width), pad_token_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        if sequence:
-            input_ids[row, width - len(sequence) :] = torch.tensor(list(sequence), dtype=torch.long)
-            attention_mask[row, width - len(sequence) :] = 1
-    return input_ids.to(device), attention_mask.to(device)
-
-
 def best_alternatives(
     model,
     items: Sequence[dict[str, Any]],
@@ -172,7 +165,7 @@ def best_alternatives(
 
     _check("batch_size", batch_size, _is_int(batch_size) and batch_size >= 1, "an integer >= 1")
     by_id = _completions_by_id(completions)
-    device = _device(model)
+    device = model_device(model)
     filled = []
     for start in range(0, len(items), batch_size):
         batch = items[start : start + batch_size]
@@ -186,7 +179,7 @@ def best_alternatives(
                 )
             prefixes.append(list(completion["prompt_ids"]) + list(completion["completion_ids"][:t]))
             originals.append(int(completion["completion_ids"][t]))
-        input_ids, attention_mask = _left_padded(prefixes, pad_token_id, device)
+        input_ids, attention_mask = left_padded(prefixes, pad_token_id, device)
         position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
         with torch.no_grad():
             logits = model(
@@ -213,24 +206,16 @@ def best_alternatives(
     return filled
 
 
-def _eos_ids(model, tokenizer) -> set[int]:
-    generation_config = getattr(model, "generation_config", None)
-    eos_ids = getattr(generation_config, "eos_token_id", None)
-    if eos_ids is None:
-        eos_ids = tokenizer.eos_token_id
-    return {eos_ids} if isinstance(eos_ids, int) else set(eos_ids)
-
-
 def impact_generator(
     model, tokenizer, k: int, temperature: float, top_p: float, max_new_tokens: int
 ) -> Callable[[Sequence[Sequence[Prefix]], int], list[list[dict[str, Any]]]]:
     """
-    `generate(groups, seed)` for [`~trl_entropy.eval.evaluator.sample_chunks`]: `k` continuations of every prefix.
+    `generate(groups, seed)` for [`~trl_entropy.sampling.chunks.sample_chunks`]: `k` continuations of every prefix.
 
     Each group (one item of the chunk loop) is a sequence of prefixes `(prompt_ids, completion_prefix_ids)`, for I_t
     the original and the replaced prefix of one position. All the prefixes of a call are sampled in one
     `model.generate` call (left padding), under the seed, with the global torch RNG forked as in
-    [`~trl_entropy.eval.evaluator.generate_hf`].
+    [`~trl_entropy.sampling.backends.generate_hf`].
 
     Args:
         model (`transformers.PreTrainedModel`):
@@ -251,11 +236,9 @@ def impact_generator(
         (decoded, special tokens removed) and `truncated` (no EOS within the cap). A prefix ending with EOS, or
         already at the cap, has an empty continuation.
     """
-    import torch
-
     check_impact_settings(k, temperature, top_p, max_new_tokens)
-    eos_ids = _eos_ids(model, tokenizer)
-    pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    eos_ids = eos_token_ids(model, tokenizer)
+    pad_id = pad_token_id(tokenizer)
 
     def generate(groups: Sequence[Sequence[Prefix]], seed: int) -> list[list[dict[str, Any]]]:
         prefixes = [(list(prompt), list(completion)) for group in groups for prompt, completion in group]
@@ -267,24 +250,17 @@ def impact_generator(
             if len(completion) < max_new_tokens and not (completion and completion[-1] in eos_ids)
         ]
         if open_rows:
-            device = _device(model)
-            input_ids, attention_mask = _left_padded(
-                [sum(prefixes[row], []) for row in open_rows], pad_token_id, device
-            )
+            device = model_device(model)
+            input_ids, attention_mask = left_padded([sum(prefixes[row], []) for row in open_rows], pad_id, device)
             longest = max(max_new_tokens - len(prefixes[row][1]) for row in open_rows)
-            devices = [device.index or 0] if device.type == "cuda" else []
-            with torch.random.fork_rng(devices=devices), torch.no_grad():
-                torch.manual_seed(seed)
+            with seeded_generation(device, seed):
                 output = model.generate(
                     input_ids=input_ids,
                     attention_mask=attention_mask,
                     max_new_tokens=longest,
                     num_return_sequences=k,
-                    pad_token_id=pad_token_id,
-                    do_sample=True,
-                    temperature=temperature,
-                    top_p=top_p,
-                    top_k=0,
+                    pad_token_id=pad_id,
+                    **sampling_options(temperature, top_p),
                 )
             generated = output[:, input_ids.shape[1] :].tolist()
             # `generate` returns the samples of each input contiguously.
@@ -296,9 +272,7 @@ def impact_generator(
             budget = max(0, max_new_tokens - len(completion))
             samples = []
             for continuation in row_continuations:
-                continuation = continuation[:budget]
-                end = next((i + 1 for i, token in enumerate(continuation) if token in eos_ids), None)
-                kept = completion + (continuation if end is None else continuation[:end])
+                kept = completion + cut_at_eos(continuation[:budget], eos_ids)[0]
                 samples.append(
                     {
                         "completion_ids": kept,
@@ -319,8 +293,8 @@ def impact_generator(
 
 
 def _part_pattern(output_path: str) -> str:
-    # `_load_done_records` and `_finish_parts` fill `{rank}` in: braces of the file name are escaped.
-    return os.path.basename(output_path).replace("{", "{{").replace("}", "}}") + ".part-{rank}"
+    # The part files of `output_path`: `<file name>.part-<rank>`, next to it.
+    return part_pattern_of(os.path.basename(output_path))
 
 
 def performance_impact(
@@ -344,7 +318,7 @@ def performance_impact(
 
     The positions are drawn by [`choose_impact_positions`] (`budget`, `seed`), their best alternatives chosen by
     [`best_alternatives`], and `k` continuations of the original and of the replaced prefix of every position sampled
-    by [`impact_generator`] through the evaluator's chunk loop: a chunk holds `max(1, batch_size // (2 * k))`
+    by [`impact_generator`] through the shared chunk loop: a chunk holds `max(1, batch_size // (2 * k))`
     positions and is sampled with its own seed, so the records depend neither on the number of processes nor on
     interruptions.
 
@@ -402,28 +376,26 @@ def performance_impact(
         check_generation_fits(longest_prompt, max_new_tokens, getattr(model, "config", None), what="max_new_tokens")
 
     items = choose_impact_positions(completions, budget, seed)
-    rank, world_size = _process_info()
+    rank, world_size = process_info()
     done: dict[str, dict[str, Any]] = {}
-    part_pattern = None
+    cache = None
     if output_path is not None:
         output_dir = os.path.dirname(os.path.abspath(output_path))
-        part_pattern = _part_pattern(output_path)
+        cache = SampleCache(
+            output_dir, os.path.basename(output_path), _part_pattern(output_path), samples_key="correct_original"
+        )
         if rank == 0:
             os.makedirs(output_dir, exist_ok=True)
-        _barrier(world_size)
-        done = _load_done_records(output_dir, k, os.path.basename(output_path), part_pattern, "id", "correct_original")
+        barrier(world_size)
+        done = cache.load(k)
         done = {key: record for key, record in done.items() if len(record.get("correct_replaced", [])) == k}
 
     new_records: list[dict[str, Any]] = []
     pending = [item for item in items if item["id"] not in done]
     if pending:
-        pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        was_training = getattr(model, "training", False)
-        if hasattr(model, "eval"):
-            model.eval()
-        try:
+        with eval_mode(model):
             # Every item, always in the same batches: the alternatives do not depend on what was already done.
-            chosen = best_alternatives(model, items, completions, batch_size, pad_token_id)
+            chosen = best_alternatives(model, items, completions, batch_size, pad_token_id(tokenizer))
             groups = []
             for item in chosen:
                 completion = by_id[item["completion"]]
@@ -455,11 +427,9 @@ def performance_impact(
                     "impact": acc_original - acc_replaced,
                 }
 
-            part_path = None if output_path is None else os.path.join(output_dir, part_pattern.format(rank=rank))
-
             def save(chunk_records):
-                if part_path is not None:
-                    _append_jsonl(part_path, chunk_records)
+                if cache is not None:
+                    cache.append(rank, chunk_records)
 
             new_records = sample_chunks(
                 impact_generator(model, tokenizer, k, temperature, top_p, max_new_tokens),
@@ -477,14 +447,10 @@ def performance_impact(
                 desc=f"performance impact ({k} continuations/prefix)",
                 unit="position",
             )
-        finally:
-            if was_training:
-                model.train()
-    new_records = _gather(new_records, world_size)
+    new_records = gather_objects(new_records, world_size)
 
-    found = {**done, **{record["id"]: record for record in new_records}}
-    records = [found[item["id"]] for item in items]
-    if output_path is not None and rank == 0:
-        _finish_parts(output_dir, records, os.path.basename(output_path), part_pattern)
-    _barrier(world_size)
+    records = merge_records(done, new_records, [item["id"] for item in items])
+    if cache is not None and rank == 0:
+        cache.finish(records)
+    barrier(world_size)
     return records

@@ -209,28 +209,22 @@ def sample_run(
     `entropy`, `gradient_norm` (with GRPO's group advantage, on-policy), `branching`). Resumable: records already in
     `output_path` are kept and new ones appended chunk by chunk.
     """
-    from ..eval.evaluator import (
-        _append_jsonl,
-        _barrier,
-        _finish_parts,
-        _gather,
-        _load_done_records,
-        _process_info,
-        sample_chunks,
-    )
+    from ..sampling.backends import eval_mode
+    from ..sampling.cache import SampleCache, merge_records
+    from ..sampling.chunks import sample_chunks
+    from ..sampling.processes import barrier, gather_objects, process_info
     from .impact import _part_pattern, impact_generator
 
     prompts = [benchmark.build_prompt(problem, tokenizer) for problem in problems]
     prompt_ids = [tokenizer(prompt, add_special_tokens=False)["input_ids"] for prompt in prompts]
     # Several processes (accelerate launch / torchrun) share the chunks as the evaluator does: each appends its
     # chunks to a part file, the main process merges them.
-    rank, world_size = _process_info()
-    done, part_path = {}, None
+    rank, world_size = process_info()
+    done, cache = {}, None
     if output_path is not None:
         output_dir, filename = os.path.dirname(os.path.abspath(output_path)), os.path.basename(output_path)
-        part_pattern = _part_pattern(output_path)
-        part_path = os.path.join(output_dir, part_pattern.format(rank=rank))
-        done = _load_done_records(output_dir, num_samples, filename, part_pattern, "id", "samples")
+        cache = SampleCache(output_dir, filename, _part_pattern(output_path), samples_key="samples")
+        done = cache.load(num_samples)
     generate_groups = impact_generator(model, tokenizer, num_samples, temperature, top_p, max_new_tokens)
 
     def generate(groups, chunk_seed):
@@ -274,24 +268,19 @@ def sample_run(
         return {"id": problem["id"], "prompt_ids": prompt_ids[index], "samples": kept}
 
     def save(records):
-        if part_path is not None:
-            _append_jsonl(part_path, records)
+        if cache is not None:
+            cache.append(rank, records)
 
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         groups = [[(ids, [])] for ids in prompt_ids]
         new = sample_chunks(
             generate, groups, [problem["id"] for problem in problems], num_samples, batch_size, seed, make_record,
             set(done), rank, world_size, on_chunk=save, show_progress=show_progress, desc=desc, unit="prompt",
         )  # fmt: skip
-    finally:
-        model.train(was_training)
-    by_id = {**done, **{record["id"]: record for record in _gather(new, world_size)}}
-    records = [by_id[problem["id"]] for problem in problems]
-    if output_path is not None and rank == 0:
-        _finish_parts(output_dir, records, filename, part_pattern)
-    _barrier(world_size)
+    records = merge_records(done, gather_objects(new, world_size), [problem["id"] for problem in problems])
+    if cache is not None and rank == 0:
+        cache.finish(records)
+    barrier(world_size)
     return records
 
 

@@ -14,13 +14,18 @@ from .answers import (
     extract_last_boxed,
     math_verify_version,
 )
-from .benchmarks import BENCHMARKS, MATH_INSTRUCTION, Benchmark, BenchmarkSpec, load_benchmark
 from .metrics import acc_at_n, default_ks, maj_at_k, pass_at_k, summarize
 from .plain_text import PlainTextGrader, extract_plain_answer, parse_number
 
 
-# Generation and the training callback import torch and transformers: loaded on first use.
-_LAZY = {"evaluate": "evaluator", "summary_table": "evaluator", "EvaluationCallback": "callback"}
+# Generation and the training callback import torch and transformers: loaded on first use. The benchmarks too: they
+# generate the offline math sets with `trl_entropy.tasks.offline_math`, which grades with this package's extraction.
+_LAZY = {
+    "evaluate": "evaluator",
+    "summary_table": "evaluator",
+    "EvaluationCallback": "callback",
+    **dict.fromkeys(("BENCHMARKS", "MATH_INSTRUCTION", "Benchmark", "BenchmarkSpec", "load_benchmark"), "benchmarks"),
+}
 
 
 def __getattr__(name):

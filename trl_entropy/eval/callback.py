@@ -11,12 +11,13 @@ from typing import Any
 from transformers import TrainerCallback
 
 from ..quantization import keep_4bit_training_layout
+from ..sampling.backends import eval_mode
+from ..sampling.processes import gather_objects
 from .benchmarks import Benchmark, load_benchmark
 from .evaluator import (
     DEFAULT_MAX_NEW_TOKENS,
     DEFAULT_TEMPERATURE,
     DEFAULT_TOP_P,
-    _gather,
     check_sampling_settings,
     hf_generator,
     sample_and_grade,
@@ -133,14 +134,11 @@ class EvaluationCallback(TrainerCallback):
             unwrap_model_for_generation(trainer.model_wrapped, accelerator) as model,
             keep_4bit_training_layout(model),
         ):
-            was_training = model.training
-            model.eval()
             prompts = [self.benchmark.build_prompt(problem, tokenizer) for problem in self.benchmark.problems]
             generate = hf_generator(
                 model, tokenizer, self.benchmark, self.num_samples, self.temperature, self.top_p, self.max_new_tokens
             )
-
-            try:
+            with eval_mode(model):
                 records = sample_and_grade(
                     generate,
                     self.benchmark,
@@ -152,9 +150,7 @@ class EvaluationCallback(TrainerCallback):
                     world_size=accelerator.num_processes,
                     show_progress=False,
                 )
-            finally:
-                model.train(was_training)
-        records = _gather(records, accelerator.num_processes)
+        records = gather_objects(records, accelerator.num_processes)
         order = {problem["id"]: index for index, problem in enumerate(self.benchmark.problems)}
         records.sort(key=lambda record: order[record["id"]])
         settings = {

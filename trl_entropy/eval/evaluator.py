@@ -24,6 +24,24 @@ from typing import Any
 # torch, transformers and vLLM are imported where they are used: `trl-entropy eval --help` and the input checks run
 # without them.
 from ..fingerprint import short_fingerprint, tensors_fingerprint, weights_fingerprint
+
+# The sampling layer was written out of this module; the names marked F401 are re-exported under the names they have
+# always had here (the analysis report, the training callback and user code import them from here).
+from ..sampling.backends import BACKENDS, eval_mode, generate_hf, generate_vllm, hf_sampler  # noqa: F401
+from ..sampling.backends import vllm_sampler as vllm_generator
+from ..sampling.cache import PART_PATTERN, SAMPLES_FILENAME, SampleCache, merge_records
+from ..sampling.cache import append_jsonl as _append_jsonl  # noqa: F401
+from ..sampling.cache import finish_parts as _finish_parts  # noqa: F401
+from ..sampling.cache import load_done_records as _load_done_records  # noqa: F401
+from ..sampling.cache import read_jsonl as _read_jsonl  # noqa: F401
+from ..sampling.cache import write_atomic as _write_atomic
+from ..sampling.chunks import (
+    chunk_seed,  # noqa: F401
+    sample_chunks,
+)
+from ..sampling.processes import barrier as _barrier
+from ..sampling.processes import gather_objects as _gather
+from ..sampling.processes import process_info as _process_info
 from ..tasks.names import TINY_POLICY_NAME, TINY_POLICY_PATH, TINY_STEPS_POLICY_NAME, TINY_STEPS_POLICY_PATH
 from .answers import cluster_answers
 from .benchmarks import BENCHMARKS, GRADERS, LOCAL_BENCHMARK, Benchmark, load_benchmark
@@ -39,14 +57,9 @@ DEFAULT_TOP_P = 0.95
 DEFAULT_MAX_NEW_TOKENS = {"countdown": 12, "countdown-steps": 26, "math": 2048}
 # The checker named in `summary.json` of each benchmark kind.
 VERIFIERS = {"countdown": "countdown checker", "countdown-steps": "countdown-steps checker"}
-BACKENDS = ("hf", "vllm")
-
-SAMPLES_FILENAME = "samples.jsonl"
 SUMMARY_FILENAME = "summary.json"
 SUMMARY_TABLE_FILENAME = "summary.md"
 SETTINGS_FILENAME = "settings.json"
-# Written by each process while it works; merged into `samples.jsonl` at the end and then removed.
-PART_PATTERN = "samples.part-{rank}.jsonl"
 
 # Settings that change the samples: a resumed evaluation must use the same ones.
 _SAMPLING_SETTINGS = (
@@ -154,88 +167,6 @@ def check_sampling_settings(
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def chunk_seed(seed: int, chunk_index: int) -> int:
-    """Seed of one chunk: independent of how many chunks ran before it, in this process or another."""
-    return (seed * 1_000_003 + chunk_index) % (2**63 - 1)
-
-
-def generate_hf(
-    model,
-    tokenizer,
-    prompts: Sequence[str],
-    num_samples: int,
-    temperature: float,
-    top_p: float,
-    max_new_tokens: int,
-    add_special_tokens: bool,
-    seed: int,
-) -> list[list[dict[str, Any]]]:
-    """
-    Sample `num_samples` completions per prompt with `model.generate` in one call.
-
-    The global torch RNG is forked: evaluating inside a training run does not change the run's random stream.
-
-    Returns:
-        `list[list[dict]]`: Per prompt, per sample: `text` (special tokens removed), `num_tokens` (up to and
-        including EOS) and `truncated` (no EOS within `max_new_tokens`).
-    """
-    import torch
-
-    # Left padding keeps every prompt flush against its completion, which batched decoder-only generation needs.
-    tokenizer.padding_side = "left"
-    pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    inputs = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=add_special_tokens)
-    inputs = inputs.to(model.device)
-    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0}
-    if temperature == 0:
-        sampling = {"do_sample": False}
-    eos_ids = model.generation_config.eos_token_id
-    eos_ids = {eos_ids} if isinstance(eos_ids, int) else set(eos_ids or [tokenizer.eos_token_id])
-    devices = [model.device.index or 0] if model.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), torch.no_grad():
-        torch.manual_seed(seed)
-        output = model.generate(
-            **inputs,
-            max_new_tokens=max_new_tokens,
-            num_return_sequences=num_samples,
-            pad_token_id=pad_token_id,
-            **sampling,
-        )
-    completion_ids = output[:, inputs["input_ids"].shape[1] :].tolist()
-    samples = []
-    for ids in completion_ids:
-        end = next((i + 1 for i, token in enumerate(ids) if token in eos_ids), None)
-        kept = ids if end is None else ids[:end]
-        samples.append(
-            {
-                "text": tokenizer.decode(kept, skip_special_tokens=True),
-                "num_tokens": len(kept),
-                "truncated": end is None,
-            }
-        )
-    # `generate` returns the samples of each prompt contiguously.
-    return [samples[i * num_samples : (i + 1) * num_samples] for i in range(len(prompts))]
-
-
-def hf_sampler(
-    model,
-    tokenizer,
-    num_samples: int,
-    temperature: float,
-    top_p: float,
-    max_new_tokens: int,
-    add_special_tokens: bool,
-) -> Callable[[Sequence[str], int], list[list[dict[str, Any]]]]:
-    """`generate(prompts, seed)` for [`sample_chunks`], sampling with [`generate_hf`]."""
-
-    def generate(prompts, seed):
-        return generate_hf(
-            model, tokenizer, prompts, num_samples, temperature, top_p, max_new_tokens, add_special_tokens, seed
-        )
-
-    return generate
-
-
 def _adds_special_tokens(benchmark: Benchmark, tokenizer) -> bool:
     # A chat template writes its own special tokens, and the tiny countdown policy is trained on bare prompts: only a
     # plain-text math prompt gets the tokenizer's (e.g. BOS).
@@ -257,56 +188,6 @@ def hf_generator(
     """`generate(prompts, seed)` for [`sample_and_grade`], sampling with [`generate_hf`]."""
     add_special_tokens = _adds_special_tokens(benchmark, tokenizer)
     return hf_sampler(model, tokenizer, num_samples, temperature, top_p, max_new_tokens, add_special_tokens)
-
-
-def generate_vllm(llm, prompts, num_samples, temperature, top_p, max_new_tokens, seed) -> list[list[dict[str, Any]]]:
-    """Same as [`generate_hf`] with a `vllm.LLM`."""
-    from vllm import SamplingParams
-
-    params = SamplingParams(n=num_samples, temperature=temperature, top_p=top_p, max_tokens=max_new_tokens, seed=seed)
-    outputs = llm.generate(list(prompts), params, use_tqdm=False)
-    return [
-        [
-            {
-                "text": sample.text,
-                "num_tokens": len(sample.token_ids),
-                "truncated": sample.finish_reason == "length",
-            }
-            for sample in output.outputs
-        ]
-        for output in outputs
-    ]
-
-
-def vllm_generator(
-    model_path: str,
-    dtype: str,
-    seed: int,
-    num_samples: int,
-    temperature: float,
-    top_p: float,
-    max_new_tokens: int,
-    world_size: int = 1,
-    revision: str | None = None,
-) -> tuple[Callable[[Sequence[str], int], list[list[dict[str, Any]]]], Any]:
-    """
-    Start a `vllm.LLM` on `model_path` and return `generate(prompts, seed)` sampling with [`generate_vllm`], and the
-    engine's tokenizer.
-    """
-    if world_size > 1:
-        raise ValueError(
-            "The vLLM backend runs in one process (vLLM parallelises itself); launch without accelerate/torchrun."
-        )
-    try:
-        from vllm import LLM
-    except ImportError as error:
-        raise ImportError("`backend='vllm'` needs vLLM: `pip install vllm`.") from error
-    llm = LLM(model=model_path, dtype=dtype, seed=seed, **({} if revision is None else {"revision": revision}))
-
-    def generate(prompts, chunk_seed_value):
-        return generate_vllm(llm, prompts, num_samples, temperature, top_p, max_new_tokens, chunk_seed_value)
-
-    return generate, llm.get_tokenizer()
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -391,120 +272,6 @@ def summarize_records(
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-def _process_info() -> tuple[int, int]:
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and "torch" not in sys.modules:
-        return 0, 1  # one process, and torch not even imported: no process group
-    import torch
-
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-            return 0, 1
-        # Launched by accelerate/torchrun: join the process group. The rank comes from the group, not from the
-        # state: under a bare `torchrun` on the CPU, accelerate initialises the group but reports one process.
-        from accelerate import PartialState
-
-        state = PartialState()
-        if not torch.distributed.is_initialized():
-            return state.process_index, state.num_processes
-    return torch.distributed.get_rank(), torch.distributed.get_world_size()
-
-
-def _gather(objects: list, world_size: int) -> list:
-    if world_size == 1:
-        return objects
-    import torch
-
-    gathered = [None] * world_size
-    torch.distributed.all_gather_object(gathered, objects)
-    return [item for part in gathered for item in part]
-
-
-def _barrier(world_size: int) -> None:
-    if world_size > 1:
-        import torch
-
-        torch.distributed.barrier()
-
-
-def sample_chunks(
-    generate: Callable[[list[str], int], list[list[dict[str, Any]]]],
-    prompts: Sequence[str],
-    ids: Sequence[Any],
-    num_samples: int,
-    batch_size: int,
-    seed: int,
-    make_record: Callable[[int, list[dict[str, Any]]], dict[str, Any]],
-    done_ids: set = frozenset(),
-    rank: int = 0,
-    world_size: int = 1,
-    on_chunk: Callable[[list[dict[str, Any]]], None] | None = None,
-    show_progress: bool = True,
-    desc: str | None = None,
-    unit: str = "prompt",
-) -> list[dict[str, Any]]:
-    """
-    Sample this process's share of a list of prompts, chunk by chunk: every `world_size`-th chunk, starting at `rank`,
-    skipping chunks whose items are all in `done_ids`. The loop shared by the evaluator and the SENT scorer.
-
-    Args:
-        generate (`Callable`):
-            `generate(prompts, seed)` returning the samples of each prompt (see [`generate_hf`]).
-        prompts (`Sequence[str]`):
-            The prompt of each item.
-        ids (`Sequence`):
-            The id of each item, as `done_ids` names them.
-        num_samples (`int`):
-            Samples per item.
-        batch_size (`int`):
-            Sequences per generation call; a chunk holds `max(1, batch_size // num_samples)` items.
-        seed (`int`):
-            Sampling seed (see [`chunk_seed`]).
-        make_record (`Callable`):
-            `make_record(item_index, samples)` turning the samples of one item into its record.
-        done_ids (`set`, *optional*):
-            Items already done (resume).
-        rank (`int`, *optional*, defaults to `0`), world_size (`int`, *optional*, defaults to `1`):
-            This process and the number of processes.
-        on_chunk (`Callable`, *optional*):
-            Called with the records of every finished chunk (to save them).
-        show_progress (`bool`, *optional*, defaults to `True`):
-            Show a progress bar (main process only).
-        desc (`str`, *optional*), unit (`str`, *optional*, defaults to `"prompt"`):
-            Label and unit of the progress bar.
-
-    Returns:
-        `list[dict]`: The new records of this process.
-    """
-    from tqdm.auto import tqdm
-
-    per_chunk = max(1, batch_size // num_samples)
-    chunks = [range(start, min(start + per_chunk, len(prompts))) for start in range(0, len(prompts), per_chunk)]
-    pending = [(index, chunk) for index, chunk in enumerate(chunks) if any(ids[i] not in done_ids for i in chunk)]
-    mine = pending[rank::world_size]
-    # Under FSDP or ZeRO-3 every forward is a collective: all processes must make the same number of generation
-    # calls. A process with fewer chunks repeats its last one and discards the result.
-    num_calls = len(pending[::world_size]) if world_size > 1 else len(mine)
-    records = []
-    with tqdm(
-        total=sum(len(chunk) for _, chunk in mine),
-        desc=desc,
-        unit=unit,
-        disable=not show_progress or rank != 0,
-        file=sys.stderr,
-    ) as progress:
-        for index, chunk in mine:
-            samples = generate([prompts[i] for i in chunk], chunk_seed(seed, index))
-            chunk_records = [make_record(i, s) for i, s in zip(chunk, samples, strict=True)]
-            records.extend(chunk_records)
-            if on_chunk is not None:
-                on_chunk(chunk_records)
-            progress.update(len(chunk))
-        for _ in range(num_calls - len(mine)):
-            index, chunk = mine[-1] if mine else pending[0]
-            generate([prompts[i] for i in chunk], chunk_seed(seed, index))
-    return records
-
-
 def sample_and_grade(
     generate: Callable[[list[str], int], list[list[dict[str, Any]]]],
     benchmark: Benchmark,
@@ -564,58 +331,6 @@ def sample_and_grade(
         desc=f"{benchmark.name} ({num_samples} samples/problem)",
         unit="problem",
     )
-
-
-def _read_jsonl(path: str) -> list[dict[str, Any]]:
-    records = []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:  # a line cut short by an interruption: its chunk is redone
-                continue
-    return records
-
-
-def _append_jsonl(path: str, records: Sequence[dict[str, Any]]) -> None:
-    with open(path, "ab+") as f:
-        # A line cut short by an interruption is closed first, so that it stays one bad line and the new records
-        # start on lines of their own.
-        if os.path.getsize(path) > 0:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":
-                f.write(b"\n")
-        f.write("".join(json.dumps(record) + "\n" for record in records).encode())
-
-
-def _load_done_records(
-    output_dir: str,
-    num_samples: int,
-    filename: str = SAMPLES_FILENAME,
-    part_pattern: str = PART_PATTERN,
-    id_key: str = "id",
-    samples_key: str = "correct",
-) -> dict[Any, dict[str, Any]]:
-    # Records of the finished file and of every process's part file, complete ones only (all samples present).
-    paths = [os.path.join(output_dir, filename)]
-    paths += sorted(glob.glob(os.path.join(output_dir, part_pattern.format(rank="*"))))
-    done = {}
-    for path in paths:
-        if os.path.isfile(path):
-            for record in _read_jsonl(path):
-                if len(record.get(samples_key, [])) == num_samples:
-                    done[record[id_key]] = record
-    return done
-
-
-def _finish_parts(output_dir: str, records: Sequence[dict[str, Any]], filename: str, part_pattern: str) -> None:
-    # The merged file replaces the part files of all processes (main process only).
-    _write_atomic(os.path.join(output_dir, filename), "".join(json.dumps(record) + "\n" for record in records))
-    for path in glob.glob(os.path.join(output_dir, part_pattern.format(rank="*"))):
-        os.remove(path)
 
 
 # Files of an evaluation directory that a fresh start removes (`samples*.jsonl` covers the part files).
@@ -955,8 +670,9 @@ def evaluate(
     check_answers = benchmark.kind == "math"
 
     rank, world_size = _process_info()
+    cache = None if output_dir is None else SampleCache(output_dir, SAMPLES_FILENAME, PART_PATTERN)
     done: dict[str, dict[str, Any]] = {}
-    if output_dir is not None:
+    if cache is not None:
         if rank == 0:
             stale = _check_settings(output_dir, settings, overwrite)
             if stale is not None:
@@ -969,7 +685,7 @@ def evaluate(
                         os.remove(path)
             _write_atomic(os.path.join(output_dir, SETTINGS_FILENAME), json.dumps(settings, indent=2) + "\n")
         _barrier(world_size)
-        done = _load_done_records(output_dir, num_samples)
+        done = cache.load(num_samples)
     pending = [p for p in benchmark.problems if p["id"] not in done]
 
     generate = None
@@ -988,25 +704,21 @@ def evaluate(
     new_records = []
     if generate is not None:
         prompts = [benchmark.build_prompt(problem, tokenizer) for problem in benchmark.problems]
-        part_path = None if output_dir is None else os.path.join(output_dir, PART_PATTERN.format(rank=rank))
 
         # A single process stops early when most of its first completions have no answer (several processes check
         # at the end only, where they all meet); with `allow_no_answers` only the end warns.
         early = {"records": [], "pending": check_answers and world_size == 1 and not allow_no_answers}
 
         def save(chunk_records):
-            if part_path is not None:
-                _append_jsonl(part_path, chunk_records)
+            if cache is not None:
+                cache.append(rank, chunk_records)
             if early["pending"]:
                 early["records"].extend(chunk_records)
                 if len(early["records"]) * num_samples >= NO_ANSWER_CHECK_SAMPLES:
                     early["pending"] = False
                     check_no_answers(early["records"], allow=False)
 
-        was_training = getattr(model, "training", False)
-        if hasattr(model, "eval"):
-            model.eval()
-        try:
+        with eval_mode(model):
             new_records = sample_and_grade(
                 generate,
                 benchmark,
@@ -1020,20 +732,16 @@ def evaluate(
                 save,
                 show_progress,
             )
-        finally:
-            if was_training:
-                model.train()
     new_records = _gather(new_records, world_size)
 
-    by_id = {**done, **{record["id"]: record for record in new_records}}
-    records = [by_id[problem["id"]] for problem in benchmark.problems]
+    records = merge_records(done, new_records, [problem["id"] for problem in benchmark.problems])
     if check_answers:
         check_no_answers(records, allow_no_answers, stacklevel=2)
     summary = summarize_records(records, benchmark, settings, ks or default_ks(num_samples))
     summary["wall_time_s"] = time.perf_counter() - start
     summary["date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    if output_dir is not None and rank == 0:
-        _finish_parts(output_dir, records, SAMPLES_FILENAME, PART_PATTERN)
+    if cache is not None and rank == 0:
+        cache.finish(records)
         _write_atomic(os.path.join(output_dir, SUMMARY_FILENAME), json.dumps(summary, indent=2) + "\n")
         _write_atomic(os.path.join(output_dir, SUMMARY_TABLE_FILENAME), summary_table([summary]) + "\n")
     _barrier(world_size)
@@ -1045,14 +753,6 @@ def _callable_name(function: Callable | None) -> str | None:
     if function is None:
         return None
     return f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', type(function).__name__)}"
-
-
-def _write_atomic(path: str, text: str) -> None:
-    # A crash while writing leaves the previous file, never a truncated one.
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

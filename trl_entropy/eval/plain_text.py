@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
-from .answers import GradedSample, _strip_math_delimiters, extract_last_boxed
+from .extraction import GradedSample, _strip_math_delimiters, extract_last_boxed
 
 
 MAX_SCAN_CHARS = 4096

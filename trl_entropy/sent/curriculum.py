@@ -203,7 +203,7 @@ class SemanticEntropyCurriculum(Dataset):
             **scoring_kwargs:
                 Passed to `score_semantic_entropy` (`num_samples`, `temperature`, `task`, `cache_dir`, ...).
         """
-        from .scoring import score_semantic_entropy
+        from .scorer import score_semantic_entropy
 
         result = score_semantic_entropy(
             dataset, model, seed=seed if sampling_seed is None else sampling_seed, **scoring_kwargs

@@ -30,6 +30,8 @@ from typing import Any
 
 import torch
 
+from ..sampling.backends import eval_mode, generate_hf_with_entropy, rng_devices, seeded_generation
+from ..sampling.chunks import chunk_ranges, items_per_chunk
 from . import countdown_steps
 from .countdown import (
     TINY_POLICY_PATH,
@@ -432,49 +434,23 @@ def _encode_batch(problems, rng, char_to_id, pad_id, eos_id, sample_solution):
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-@torch.no_grad()
-def _sample_with_entropy(model, tokenizer, prompts, num_samples, temperature, max_new_tokens):
-    # Samples `num_samples` completions per prompt (contiguous per prompt, as `generate` returns them) and sums the
-    # entropy of the sampling distribution over their tokens, EOS included; the caller owns the RNG.
-    tokenizer.padding_side = "left"
-    inputs = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-    output = model.generate(
-        **inputs,
-        do_sample=True,
-        temperature=temperature,
-        top_k=0,
-        top_p=1.0,
-        max_new_tokens=max_new_tokens,
-        num_return_sequences=num_samples,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        output_logits=True,
-        return_dict_in_generate=True,
-    )
-    # `output_logits` are the raw logits; samples were drawn from their temperature-scaled softmax.
-    logits = torch.stack(output.logits, dim=1).float() / temperature
-    log_probs = logits.log_softmax(-1)
-    entropy = -(log_probs.exp() * log_probs).sum(-1)
-    completion = output.sequences[:, inputs["input_ids"].shape[1] :]
-    # Positions after the EOS are padding appended by `generate`; the EOS step itself counts.
-    is_eos = (completion == tokenizer.eos_token_id).long()
-    mask = ((is_eos.cumsum(-1) - is_eos) == 0).float()
-    texts = tokenizer.batch_decode(completion, skip_special_tokens=True)
-    return texts, float((entropy * mask).sum()), float(mask.sum())
+# Sampling with the entropy of each step: the shared HF backend's variant (its old name here).
+_sample_with_entropy = generate_hf_with_entropy
 
 
 def _rng_devices(model) -> list[int]:
-    return [model.device.index or 0] if model.device.type == "cuda" else []
+    return rng_devices(model.device)
 
 
 def _sampled_entropy(model, tokenizer, problems, num_samples=ENTROPY_SAMPLES, seed=EVAL_SEED, max_new_tokens=12):
     # Mean per-token entropy (nats) of the policy along its own temperature-1.0 samples, EOS included: a quick check
     # that the warm start still spreads probability over several answers, which GRPO needs to explore. One
     # `generate` call for all prompts, so that the README figure does not depend on a batch size.
-    with torch.random.fork_rng(devices=_rng_devices(model)):
-        torch.manual_seed(seed)
+    with seeded_generation(model.device, seed):
         prompts = [p["prompt"] for p in problems]
-        _, entropy_sum, num_tokens = _sample_with_entropy(model, tokenizer, prompts, num_samples, 1.0, max_new_tokens)
+        _, entropy_sum, num_tokens = generate_hf_with_entropy(
+            model, tokenizer, prompts, num_samples, 1.0, max_new_tokens
+        )
     return entropy_sum / num_tokens
 
 
@@ -530,22 +506,19 @@ def measure_pass_at_k(
     from ..eval.metrics import default_ks, pass_at_k
 
     ks = default_ks(num_samples) if ks is None else list(ks)
-    was_training = model.training
-    model.eval()
     num_correct, entropy_sum, num_tokens = [], 0.0, 0.0
-    prompts_per_call = max(1, batch_size // num_samples)
-    with torch.random.fork_rng(devices=_rng_devices(model)):
-        torch.manual_seed(seed)
-        for start in range(0, len(problems), prompts_per_call):
-            chunk = problems[start : start + prompts_per_call]
-            texts, chunk_entropy, chunk_tokens = _sample_with_entropy(
-                model, tokenizer, [p["prompt"] for p in chunk], num_samples, temperature, max_new_tokens
+    # One seed for the whole stream of chunks (not a seed per chunk as in `trl_entropy.sampling.sample_chunks`): the
+    # README curves were measured this way, and the chunks always run all together, in order.
+    with eval_mode(model), seeded_generation(model.device, seed):
+        for chunk in chunk_ranges(len(problems), items_per_chunk(batch_size, num_samples)):
+            chunk_problems = [problems[i] for i in chunk]
+            texts, chunk_entropy, chunk_tokens = generate_hf_with_entropy(
+                model, tokenizer, [p["prompt"] for p in chunk_problems], num_samples, temperature, max_new_tokens
             )
             entropy_sum, num_tokens = entropy_sum + chunk_entropy, num_tokens + chunk_tokens
-            for index, problem in enumerate(chunk):
+            for index, problem in enumerate(chunk_problems):
                 samples = texts[index * num_samples : (index + 1) * num_samples]
                 num_correct.append(int(sum(score(text, problem["numbers"], problem["target"]) for text in samples)))
-    model.train(was_training)
     count = max(1, len(problems))
     result: dict[str, Any] = {"num_problems": len(problems), "num_samples": num_samples, "temperature": temperature}
     for k in ks:

@@ -23,6 +23,8 @@ from typing import Any
 import torch
 
 from ..quantization import keep_4bit_training_layout
+from ..sampling.backends import eval_mode, generate_hf_texts, seeded_generation
+from ..sampling.chunks import chunk_ranges, items_per_chunk
 from .names import DATASET_NAME, TINY_POLICY_NAME, TINY_POLICY_PATH  # noqa: F401 (re-exported)
 from .splits import SPLITS, TEST_FRACTION, ProblemSplits  # noqa: F401 (re-exported)
 
@@ -361,22 +363,11 @@ def load_tiny_policy(dtype: torch.dtype = torch.float32, path: str | None = None
     return model, tokenizer
 
 
-@torch.no_grad()
 def _generate(model, tokenizer, prompts, do_sample, temperature, max_new_tokens, num_return_sequences):
-    # Left padding keeps every prompt flush against its completion, which is what batched decoder generation needs.
-    tokenizer.padding_side = "left"
-    inputs = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-    sampling = {"temperature": temperature, "top_k": 0, "top_p": 1.0} if do_sample else {}
-    output = model.generate(
-        **inputs,
-        do_sample=do_sample,
-        max_new_tokens=max_new_tokens,
-        num_return_sequences=num_return_sequences,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        **sampling,
+    # The shared backend's bare-prompt sampling; greedy without `do_sample`.
+    return generate_hf_texts(
+        model, tokenizer, prompts, num_return_sequences, temperature if do_sample else None, max_new_tokens
     )
-    return tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 def evaluate_pass_at_1(
@@ -421,29 +412,25 @@ def evaluate_pass_at_1(
         `dict`: `pass_at_1` (mean correctness over all samples), `greedy_accuracy` (greedy decoding) and
         `num_problems`.
     """
-    was_training = model.training
-    model.eval()
-    devices = [model.device.index or 0] if model.device.type == "cuda" else []
     sampled_correct, greedy_correct = 0.0, 0.0
-    prompts_per_call = max(1, batch_size // num_samples)
     # A 4-bit policy in training must not be repacked for inference by its eval-mode forwards (see the helper).
-    with torch.random.fork_rng(devices=devices), keep_4bit_training_layout(model):
-        torch.manual_seed(seed)
-        for start in range(0, len(problems), prompts_per_call):
-            chunk = problems[start : start + prompts_per_call]
-            prompts = [p["prompt"] for p in chunk]
+    with eval_mode(model), seeded_generation(model.device, seed), keep_4bit_training_layout(model):
+        for chunk in chunk_ranges(len(problems), items_per_chunk(batch_size, num_samples)):
+            chunk_problems = [problems[i] for i in chunk]
+            prompts = [p["prompt"] for p in chunk_problems]
             if num_samples > 0:
                 completions = _generate(model, tokenizer, prompts, True, temperature, max_new_tokens, num_samples)
                 # `generate` returns the samples of each prompt contiguously.
                 for index, completion in enumerate(completions):
-                    problem = chunk[index // num_samples]
+                    problem = chunk_problems[index // num_samples]
                     sampled_correct += score(completion, problem["numbers"], problem["target"])
-        for start in range(0, len(problems), batch_size):
-            chunk = problems[start : start + batch_size]
-            completions = _generate(model, tokenizer, [p["prompt"] for p in chunk], False, None, max_new_tokens, 1)
-            for problem, completion in zip(chunk, completions, strict=True):
+        for chunk in chunk_ranges(len(problems), batch_size):
+            chunk_problems = [problems[i] for i in chunk]
+            completions = _generate(
+                model, tokenizer, [p["prompt"] for p in chunk_problems], False, None, max_new_tokens, 1
+            )
+            for problem, completion in zip(chunk_problems, completions, strict=True):
                 greedy_correct += score(completion, problem["numbers"], problem["target"])
-    model.train(was_training)
     count = len(problems)
     return {
         "pass_at_1": sampled_correct / max(1, count * num_samples),

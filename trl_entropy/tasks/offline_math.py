@@ -206,7 +206,7 @@ def last_boxed(text: str) -> str | None:
     Returns:
         `str` or `None`: What is between the braces.
     """
-    from ..eval.answers import _braced_argument
+    from ..eval.extraction import _braced_argument
 
     start = text.rfind("\\boxed{")
     # Unlike the evaluator's `extract_last_boxed`, an unclosed last box is not replaced by an earlier one: a
