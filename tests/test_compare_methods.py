@@ -49,8 +49,8 @@ def test_acting_variants_switch_their_method_on():
 
 
 def test_every_registered_method_is_compared():
-    # `shaping` composes the shaping methods, which are compared one by one.
-    assert set(METHODS) - {"shaping"} <= set(VARIANTS)
+    # `shaping` and `composed` compose methods, which are compared one by one.
+    assert set(METHODS) - {"shaping", "composed"} <= set(VARIANTS)
     assert set(SEED_METHODS).isdisjoint(BASELINES)
 
 

@@ -107,7 +107,7 @@ def test_decision_statistics_tiles_equal_full_logits():
 
 
 def test_decision_statistics_never_holds_more_than_a_tile(monkeypatch):
-    import trl_entropy.functional.paec as paec
+    import trl_entropy.paec.functional as paec
 
     seen = []
     original = paec.nucleus_statistics

@@ -52,7 +52,7 @@ def run_recipe(recipe: Path, output_dir: Path, max_steps: int, *overrides: str):
 
 def check_run(trainer, recipe: Path, output_dir: Path, max_steps: int, evaluated: bool = True):
     raw = yaml.safe_load(recipe.read_text())
-    assert type(trainer.args) is get_method(raw["method"]).config_class
+    assert type(trainer.args) is get_method(raw.get("method", "composed" if "methods" in raw else "grpo")).config_class
     assert trainer.state.global_step == max_steps
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert len(losses) == max_steps and all(math.isfinite(loss) for loss in losses)
@@ -139,7 +139,7 @@ def test_gpu_recipe_runs_on_the_tiny_policy(recipe, tmp_path, math_shaped_datase
         overrides += ["--dataset_name", str(math_shaped_dataset)]
     else:  # the offline math set: its text is outside the tiny policy's vocabulary
         overrides += ["--dataset_name", "trl-entropy/countdown", "--task_train_size", "32"]
-    if raw["method"] == "sent":  # two optimizer steps per generation, so that |log p - log p_old| has a gradient
+    if raw.get("method") == "sent":  # two optimizer steps per generation, so that |log p - log p_old| has a gradient
         overrides += ["--generation_batch_size", "16"]
     else:
         overrides += ["--generation_batch_size", "8"]

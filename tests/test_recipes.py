@@ -67,8 +67,10 @@ def test_recipe_parses(recipe):
     # GPU recipes ask for bf16, which TrainingArguments refuses on a CPU-only machine; everything else is as written.
     cpu_override = ["--bf16", "false"] if raw.get("bf16") else []
     script_args, training_args, model_args = parse_args(["--config", str(recipe), *cpu_override])
-    method = get_method(raw["method"])
-    assert script_args.method == raw["method"]
+    # `methods: [...]` without `method:` selects the composed trainer
+    name = raw.get("method", "composed" if "methods" in raw else "grpo")
+    method = get_method(name)
+    assert script_args.method == name
     assert type(training_args) is method.config_class
     # Every key of the recipe landed in one of the three dataclasses with the recipe's value.
     for key, value in raw.items():
@@ -98,7 +100,7 @@ def test_unknown_method_is_an_error(tmp_path):
     recipe.write_text("method: entropy_magic\n")
     with pytest.raises(
         ValueError,
-        match="Unknown method 'entropy_magic'; valid methods: clip_cov, entropy_advantage, entropy_advantage_ppo, grpo, kl_cov, paec, position, ppl, ppo, sent, shaping",
+        match="Unknown method 'entropy_magic'; valid methods: clip_cov, composed, entropy_advantage, entropy_advantage_ppo, grpo, kl_cov, paec, position, ppl, ppo, sent, shaping",
     ):
         parse_args(["--config", str(recipe)])
 

@@ -175,6 +175,7 @@ class TokenRecording(Component):
 
     name = "token_entropy_recorder"
     order = OBSERVER_ORDER
+    allow_several = True  # one per recorder (e.g. two recording at different intervals)
 
     def __init__(self, args: Any, recorder: TokenEntropyRecorder):
         super().__init__(args)

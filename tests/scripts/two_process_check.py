@@ -67,18 +67,21 @@ def check_ppl_group_split_across_processes(trainer) -> None:
     # The weights of the group differ from what either half alone would give.
     assert not torch.allclose(expected, ppl_advantage_weights(logps, mask, 4, alpha=0.5))
 
+    from trl_entropy.hook import ComponentContext
+
     shaper = PPLShaper(type("Args", (), {"ppl_alpha": 0.5})())
+    ctx = ComponentContext(trainer, shaper)  # the context of this trainer, for a shaper it does not run
     num_generations = trainer.num_generations
     trainer.num_generations = 8
     try:
         batch = {"completion_mask": mask, "completion_ids": torch.zeros(4, 5), "old_per_token_logps": logps}
-        shaper.on_generation(trainer, batch, "train")
+        trainer.model.train()
+        shaper.on_generation(ctx, batch, [])
         torch.testing.assert_close(batch[WEIGHTS_KEY], expected)
         # The loss-pass path, on rows that TRL shuffled.
         permutation = torch.tensor([2, 0, 3, 1])
         inputs = {INDEX_KEY: (4 * rank + torch.arange(4))[permutation]}
-        trainer.model.train()
-        weights, _ = shaper._weights_in_loss_pass(trainer, logps[permutation], mask[permutation], inputs)
+        weights, _ = shaper._weights_in_loss_pass(ctx, logps[permutation], mask[permutation], inputs)
         torch.testing.assert_close(weights, expected[permutation])
     finally:
         trainer.num_generations = num_generations
@@ -196,7 +199,10 @@ def check_sent_global_selection(trainer) -> None:
     masks[0][2, 4:] = 0  # 14 valid tokens on process 0
     masks[1][1, 4:] = 0  # 11 on process 1
     local_entropies, local_logps, local_advantages = parts[rank]
-    selection = trainer._selection(local_entropies, local_logps, local_advantages, masks[rank])
+    sent_kl = trainer.get_component("sent_kl")
+    selection = sent_kl._selection(
+        trainer.context(sent_kl), local_entropies, local_logps, local_advantages, masks[rank]
+    )
 
     # By hand: both processes' tokens in one padded batch.
     padded = torch.zeros(5, 7), torch.zeros(5, 7), torch.zeros(5, 7), torch.zeros(5, 7)

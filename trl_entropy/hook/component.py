@@ -58,6 +58,8 @@ class Component:
         requires (`tuple[str, ...]`): names of components it needs (added by the trainer when missing).
         needs_hidden_states (`bool`): whether the loss pass keeps the policy's final hidden states for it.
         uses_stage_detector (`bool`): whether it acts on the stage detector (the card says so).
+        allow_several (`bool`): whether several instances may run in one trainer (e.g. one feed per recorder
+            callback); they are then named `name`, `name#2`, ...
     """
 
     name: str = ""
@@ -68,6 +70,7 @@ class Component:
     requires: tuple[str, ...] = ()
     needs_hidden_states: bool = False
     uses_stage_detector: bool = False
+    allow_several: bool = False
 
     def __init__(self, args: Any):
         self.options: dict[str, Any] = {name: config_option(args, self.config_class, name) for name in self.fields}

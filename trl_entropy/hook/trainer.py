@@ -72,7 +72,12 @@ def resolve_components(components: list[Component], args: Any) -> list[Component
     while queue:
         component = queue.pop(0)
         if any(other.name == component.name for other in resolved):
-            raise ValueError(f"The component {component.name!r} is listed twice; list each method once.")
+            if not component.allow_several:
+                raise ValueError(f"The component {component.name!r} is listed twice; list each method once.")
+            taken = {other.name for other in resolved}
+            component.name = next(
+                f"{component.name}#{k}" for k in range(2, len(taken) + 2) if f"{component.name}#{k}" not in taken
+            )
         resolved.append(component)
         for required in component.requires:
             if not any(other.name == required.name for other in [*resolved, *queue]):
