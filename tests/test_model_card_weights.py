@@ -13,7 +13,7 @@ from huggingface_hub import metadata_load
 from huggingface_hub.repocard_data import model_index_to_eval_results
 from peft import LoraConfig
 
-import trl_entropy.hook.trainer as trainer_module
+import trl_entropy.hook.saving as trainer_module
 from trl_entropy import (
     EntropyAdvantageGRPOConfig,
     EntropyAdvantageGRPOTrainer,

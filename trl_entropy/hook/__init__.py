@@ -4,7 +4,8 @@
 - `component`: [`Component`], the base class of every method's pieces, and `config_option`;
 - `context`: [`ComponentContext`], the narrow view of the trainer a component gets, and `LossPass`;
 - `trainer`: [`EntropyGRPOTrainer`], `GRPOTrainer` running a list of components;
-- `policy`: the policy forward as the hook sees it (loss mask, hidden states, the whole LM head).
+- `policy`: the policy forward as the hook sees it (loss mask, hidden states, the whole LM head);
+- `saving`: the saves that write the model card next to the weights.
 """
 
 from .component import DATA_ORDER, LOSS_ORDER, OBSERVER_ORDER, SHAPER_ORDER, Component, config_option
