@@ -143,6 +143,7 @@ def test_every_shaper_plus_paec_trains_with_each_components_metrics_and_card(tok
     for name in ("methods", "ppl_alpha", "entropy_advantage_alpha", "position_gamma", "paec_rho", "paec_beta"):
         assert f"`{name}`" in card
     assert "**GRPO + ppl + entropy_advantage + position + paec**" in card
+    assert card.count("Method paper") == 1 and "Method papers: [Decomposing the Entropy-Performance" in card
 
 
 def test_paec_in_a_composition_is_paec_alone(tokenizer, prompt_dataset, tmp_path):

@@ -209,6 +209,7 @@ def test_the_stage_detector_line_says_whether_the_method_uses_it(tmp_path, promp
                                          train_dataset=prompt_dataset, processing_class=load_tiny_policy()[1])  # fmt: skip
     card = str(render_model_card(card_inputs(trainer), [], [], None))
     assert "Stage detector (it starts the position bonus): no plateau declared." in card
+    assert "| `stage_window` | 50 |" in card and "| `stage_patience` | 5 |" in card  # the detector's settings
     # a method without the detector has no stage line; with the analysis callback it is attached, to log the stage
     trainer = make_trainer(tmp_path / "run2", prompt_dataset)
     assert trainer.stage_detector is None

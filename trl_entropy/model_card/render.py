@@ -253,6 +253,15 @@ def _eval_results(evaluations: list[dict[str, Any]]) -> list[EvalResult]:
     return results
 
 
+def _papers_sentence(papers: list[dict[str, Any]]) -> str:
+    """ " Method paper: [title](link)." for one paper, " Method papers: [a](...); [b](...)." for several (composed
+    methods)."""
+    links = [f"[{paper['title']}](https://huggingface.co/papers/{paper['id']})" for paper in papers]
+    if not links:
+        return ""
+    return f" Method paper{'s' if len(links) > 1 else ''}: {'; '.join(links)}."
+
+
 def render_model_card(
     inputs: dict[str, Any],
     log_history: list[dict[str, Any]],
@@ -319,7 +328,7 @@ def render_model_card(
         f"This model was trained from {inputs.get('base_model_text', 'an unnamed model')}, with "
         f"**{inputs.get('method')}** (`{inputs.get('trainer_class')}` of "
         f"[trl-entropy](https://pypi.org/project/trl-entropy/), built on TRL's `{base_trainer}`)."
-        + "".join(f" Method paper: [{p['title']}](https://huggingface.co/papers/{p['id']})." for p in papers)
+        + _papers_sentence(papers)
     )
     if "license" in inputs and not inputs.get("license"):  # recorded as unknown (older inputs record nothing)
         sections[-1] += (

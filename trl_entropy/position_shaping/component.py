@@ -7,7 +7,7 @@ import torch
 
 from ..hook.component import SHAPER_ORDER, Component
 from ..ppl_shaping.component import PAPER_2508_02260
-from ..stages import StageDetection
+from ..stages import STAGE_FIELDS, StageDetection
 from .config import PositionShapingGRPOConfig
 from .functional import position_shaped_advantages
 
@@ -43,6 +43,13 @@ class PositionShaper(Component):
         self.schedule = self.option("position_schedule")
         self.start_step = self.option("position_start_step")
         self.num_steps = self.option("position_num_steps")
+
+    def card_rows(self, ctx) -> dict[str, Any]:
+        # the `auto` schedule starts from the detector: its settings are the method's too
+        if self.schedule != "auto":
+            return {}
+        detector_args = ctx.component("stages").detector.state()["args"]
+        return {field: detector_args[name] for field, name in STAGE_FIELDS.items()}
 
     @property
     def uses_stage_detector(self) -> bool:
