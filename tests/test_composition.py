@@ -26,7 +26,8 @@ from trl_entropy.ppl_shaping.component import WEIGHTS_KEY
 from trl_entropy.tasks import countdown_reward, load_tiny_policy
 
 
-def make(tokenizer, dataset, tmp_path, trainer_class=ComposedGRPOTrainer, config_class=ComposedGRPOConfig, **kw):
+def make(tokenizer, dataset, tmp_path, trainer_class=ComposedGRPOTrainer, config_class=ComposedGRPOConfig, callbacks=None,
+         **kw):  # fmt: skip
     model, _ = load_tiny_policy()
     kwargs = cpu_grpo_kwargs(tmp_path, per_device_train_batch_size=32, num_generations=8, max_completion_length=12)
     kwargs.update(kw)
@@ -36,6 +37,7 @@ def make(tokenizer, dataset, tmp_path, trainer_class=ComposedGRPOTrainer, config
         args=config_class(**kwargs),
         train_dataset=dataset,
         processing_class=tokenizer,
+        callbacks=callbacks,
     )
 
 
@@ -243,3 +245,18 @@ def test_a_composed_recipe_selects_the_composed_trainer():
     script_args, training_args, _ = parse_args(["--config", "recipes/tiny/composed.yaml"])
     assert script_args.method == "composed" and isinstance(training_args, ComposedGRPOConfig)
     assert training_args.methods == ["ppl", "entropy_advantage", "position", "paec"]
+
+
+def test_callbacks_added_later_bring_their_components(tokenizer, prompt_dataset, tmp_path):
+    from trl_entropy import EntropyAnalysisCallback, TokenEntropyRecorder
+
+    first = TokenEntropyRecorder(every_n_steps=1)
+    trainer = make(tokenizer, prompt_dataset, tmp_path, methods=["entropy_advantage"], callbacks=[first])
+    second = TokenEntropyRecorder(every_n_steps=1, path=str(tmp_path / "second.jsonl"))
+    trainer.add_callback(second)  # a second recorder runs beside the first
+    recorders = [c for c in trainer.components if c.name.startswith("token_entropy_recorder")]
+    assert [c.recorder for c in recorders] == [first, second]
+    assert trainer.stage_detector is None
+    trainer.add_callback(EntropyAnalysisCallback(every_n_steps=1))  # brings the stage detector it labels records with
+    assert [c.name for c in trainer.components][-3:] == ["token_entropy_recorder#2", "analysis", "stages"]
+    assert trainer.stage_detector in trainer.callback_handler.callbacks

@@ -162,7 +162,7 @@ class EntropyGRPOTrainer(CardSaving, GRPOTrainer):
         if brings_component(callback):  # e.g. an analysis callback added after construction
             component = callback.trainer_component(self.args)
             existing = self.get_component(component.name)
-            if existing is not None and existing is not component:
+            if existing is not None and not component.allow_several:  # a new callback of a kind that runs once
                 self.remove_component(existing.name)
             self.components = resolve_components([*self.components, component], self.args)
             for new in self.components:
