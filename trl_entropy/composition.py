@@ -67,7 +67,6 @@ def register_component(component_class: type[Component]) -> type[Component]:
     return component_class
 
 
-SHAPING_ORDER = tuple(SHAPERS)
 # Components whose term is |log p - log p_old| and so needs off-policy updates.
 _KL_TO_OLD = ("kl_cov", "sent_kl")
 

@@ -104,9 +104,6 @@ class Component:
         """Raise when the distributed setup cannot work with this component; called as soon as the accelerator
         exists (before TRL loads a reference model or starts vLLM)."""
 
-    def setup(self, ctx: "ComponentContext") -> None:
-        """Called once the trainer is built (model, accelerator and datasets in place)."""
-
     # --- generation ---------------------------------------------------------------------------------------------
 
     def on_generation(self, ctx: "ComponentContext", batch: dict[str, Any], rows: list[dict[str, Any]]) -> None:

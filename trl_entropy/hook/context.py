@@ -113,11 +113,6 @@ class ComponentContext:
             raise ValueError(f"`kind` must be one of {TOKEN_VALUE_KINDS}, got {kind!r}.")
         loss_pass.token_values[name] = (values.detach(), kind)
 
-    @property
-    def token_values(self) -> dict[str, tuple[torch.Tensor, str]]:
-        """The per-token tensors published so far in this loss pass."""
-        return self._require_loss_pass("token_values").token_values
-
     def log_value(self, name: str, value: float, mode: str | None = None) -> None:
         """Append one value to TRL's metric `name` (logged as the mean of the values since the last log)."""
         self._trainer._metrics[mode or self.mode][name].append(float(value))
@@ -256,15 +251,6 @@ class ComponentContext:
     @property
     def processing_class(self) -> Any:
         return self._trainer.processing_class
-
-    @property
-    def train_dataset(self) -> Any:
-        return self._trainer.train_dataset
-
-    @property
-    def rewards_per_func(self) -> torch.Tensor | None:
-        """During `on_generation`: the `(N, F)` rewards of every completion of every process, per reward function."""
-        return self._trainer._last_rewards_per_func
 
     def add_completion_rewards(self, batch: dict[str, Any]) -> None:
         """During `on_generation`: add [`completion_rewards`] to the batch under `COMPLETION_REWARDS_KEY` (once)."""

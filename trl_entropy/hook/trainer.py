@@ -129,7 +129,7 @@ class EntropyGRPOTrainer(CardSaving, GRPOTrainer):
         # ratio (TRL's own `log` would average the per-pass means, unweighted).
         self._method_metric_window: dict[str, dict[str, list[float]]] = {"train": {}, "eval": {}}
         # component name -> (micro-batch shapes, entries) of the optimizer step being trained, or None
-        self._step_windows: dict[str, tuple[tuple, list] | None] = {}
+        self._step_windows: dict[str, tuple[tuple, list]] = {}
         self._last_rewards_per_func: torch.Tensor | None = None
         # Built before GRPOTrainer.__init__: a configuration that cannot work fails before any model is loaded.
         components = self.build_components(args)
@@ -141,8 +141,6 @@ class EntropyGRPOTrainer(CardSaving, GRPOTrainer):
         super().__init__(model, reward_funcs, args=args, callbacks=[*callbacks, *own_callbacks], **kwargs)
         # A 4-bit policy must not be repacked into bitsandbytes' inference-only CPU layout by any eval-mode forward.
         disable_cpu_inference_repacking(self.model)
-        for component in self.components:
-            component.setup(self.context(component))
 
     def build_components(self, args) -> list[Component]:
         """The components of this trainer (besides those its callbacks and dataset bring); by default one of each
@@ -171,7 +169,6 @@ class EntropyGRPOTrainer(CardSaving, GRPOTrainer):
                     for own in new.callbacks():
                         if own is not callback:
                             super().add_callback(own)
-                    new.setup(self._contexts[new.name])
 
     def remove_component(self, name: str) -> None:
         self.components = [component for component in self.components if component.name != name]
@@ -443,15 +440,15 @@ class EntropyGRPOTrainer(CardSaving, GRPOTrainer):
         # all the step's micro-batches of this process at once (a step window).
         accumulation = self.current_gradient_accumulation_steps
         if self.model.training and self._step % accumulation == 0:
-            start = self._step % self.args.steps_per_generation
-            batches = self._buffered_inputs[start : start + accumulation]
-            shapes = tuple(tuple(loss_mask(batch).shape) for batch in batches)
-            for component in self.components:
-                context = self.context(component)
-                window = (
-                    component.build_step_window(context, batches) if component.wants_step_window(context) else None
-                )
-                self._step_windows[component.name] = None if window is None else (shapes, list(window))
+            wanted = [c for c in self.components if c.wants_step_window(self.context(c))]
+            self._step_windows = {}  # a window lives for one optimizer step
+            if wanted:
+                start = self._step % self.args.steps_per_generation
+                batches = self._buffered_inputs[start : start + accumulation]
+                shapes = tuple(tuple(batch["completion_mask"].shape) for batch in batches)
+                for component in wanted:
+                    entries = component.build_step_window(self.context(component), batches)
+                    self._step_windows[component.name] = (shapes, list(entries))
         return inputs
 
     def _step_window_entry(self, component: Component, mask: torch.Tensor) -> Any:
